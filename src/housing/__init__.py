@@ -1,0 +1,3 @@
+"""housing: a reproducible MLOps workflow for California district house values."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,155 @@
+"""The one entry point: ``housing <stage> ...``. Parses arguments, sets up logging, runs a stage."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from housing.config import LOGS_DIR, go_offline
+
+logger = logging.getLogger(__name__)
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    from housing.data import prepare
+
+    prepare.run(raw_dir=args.raw_dir, out_dir=args.out_dir, stream_fraction=args.stream_fraction,
+                seed=args.seed, train_sample_rows=args.train_sample_rows)
+
+
+def _featurize(args: argparse.Namespace) -> None:
+    from housing.features import featurize
+
+    featurize.run(train_path=args.train, matrix_path=args.matrix,
+                  featurizer_path=args.featurizer, log_columns=tuple(args.log_columns),
+                  rotation_angles=tuple(args.rotation_angles),
+                  city_distances=args.city_distances)
+
+
+def _tune(args: argparse.Namespace) -> None:
+    from housing.models import tune
+
+    tune.run(matrix_path=args.matrix, featurizer_path=args.featurizer, model_path=args.model_out,
+             best_params_path=args.best_params, metrics_path=args.metrics, model=args.model,
+             n_trials=args.n_trials, cv_folds=args.cv_folds, seed=args.seed,
+             timeout=args.timeout or None, storage=args.storage, study_name=args.study_name,
+             trials_only=args.trials_only, worker=args.worker)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from housing.models import evaluate
+
+    evaluate.run(model_path=args.model, train_path=args.train, test_path=args.test,
+                 metrics_path=args.metrics, plots_dir=args.plots_dir,
+                 figures_dir=args.figures_dir, permutation_repeats=args.permutation_repeats,
+                 seed=args.seed, residual_bins=args.residual_bins)
+
+
+def _register(args: argparse.Namespace) -> None:
+    from housing.models import registry
+
+    registry.run(model_path=args.model, train_path=args.train, test_path=args.test,
+                 metrics_path=args.metrics, params_path=args.params,
+                 registry_path=args.registry_out, max_rmse=args.max_rmse, min_r2=args.min_r2,
+                 min_improvement=args.min_improvement)
+
+
+def _rollback(args: argparse.Namespace) -> None:
+    from housing.models import registry
+
+    registry.rollback(version=args.version, reason=args.reason)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="housing", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
+
+    def command(name: str, func: Callable[[argparse.Namespace], None], help_: str):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("prepare", _prepare, "load, validate, snapshot and split the data")
+    p.add_argument("--raw-dir", type=Path, default=Path("data/raw"))
+    p.add_argument("--out-dir", type=Path, default=Path("data/processed"))
+    p.add_argument("--stream-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--train-sample-rows", type=int, default=0, help="0 keeps every row")
+
+    p = command("featurize", _featurize, "fit the feature pipeline on the training set")
+    p.add_argument("--train", type=Path, default=Path("data/processed/train.parquet"))
+    p.add_argument("--matrix", type=Path, default=Path("data/processed/train_features.parquet"))
+    p.add_argument("--featurizer", type=Path, default=Path("models/featurizer.joblib"))
+    # dvc.yaml passes the featurize params group by dict unpacking (--log_columns a b ...).
+    p.add_argument("--log-columns", "--log_columns", dest="log_columns", nargs="+",
+                   default=["Population", "AveOccup", "AveRooms"])
+    p.add_argument("--rotation-angles", "--rotation_angles", dest="rotation_angles",
+                   nargs="+", type=float, default=[15.0, 30.0, 45.0])
+    p.add_argument("--city-distances", "--city_distances", dest="city_distances",
+                   action=argparse.BooleanOptionalAction, default=False)
+
+    p = command("tune", _tune, "Optuna search with K-fold CV, then refit the best model")
+    p.add_argument("--matrix", type=Path, default=Path("data/processed/train_features.parquet"))
+    p.add_argument("--featurizer", type=Path, default=Path("models/featurizer.joblib"))
+    p.add_argument("--model-out", type=Path, default=Path("models/model.joblib"))
+    p.add_argument("--best-params", type=Path, default=Path("models/best_params.json"))
+    p.add_argument("--metrics", type=Path, default=Path("reports/tune.json"))
+    p.add_argument("--model", default="hist_gradient_boosting")
+    p.add_argument("--n-trials", type=int, default=30)
+    p.add_argument("--cv-folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--timeout", type=float, default=0, help="seconds; 0 means none")
+    p.add_argument("--storage", default="", help="Optuna storage URL; empty: embedded SQLite")
+    p.add_argument("--study-name", default="", help="empty: derived from model, data and params")
+    p.add_argument("--trials-only", action="store_true",
+                   help="join the study as an extra worker; write no outputs")
+    p.add_argument("--worker", type=int, default=0, help="extra worker index (offsets the seed)")
+
+    p = command("evaluate", _evaluate, "test-set metrics, baselines, plots and figures")
+    p.add_argument("--model", type=Path, default=Path("models/model.joblib"))
+    p.add_argument("--train", type=Path, default=Path("data/processed/train.parquet"))
+    p.add_argument("--test", type=Path, default=Path("data/processed/test.parquet"))
+    p.add_argument("--metrics", type=Path, default=Path("reports/metrics.json"))
+    p.add_argument("--plots-dir", type=Path, default=Path("reports/plots"))
+    p.add_argument("--figures-dir", type=Path, default=Path("reports/figures"))
+    p.add_argument("--permutation-repeats", type=int, default=5)
+    p.add_argument("--residual-bins", type=int, default=40)
+    p.add_argument("--seed", type=int, default=42)
+
+    p = command("register", _register, "register the model in MLflow and set its aliases")
+    p.add_argument("--model", type=Path, default=Path("models/model.joblib"))
+    p.add_argument("--train", type=Path, default=Path("data/processed/train.parquet"))
+    p.add_argument("--test", type=Path, default=Path("data/processed/test.parquet"))
+    p.add_argument("--metrics", type=Path, default=Path("reports/metrics.json"))
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument("--registry-out", type=Path, default=Path("reports/registry.json"))
+    p.add_argument("--max-rmse", type=float, required=True)
+    p.add_argument("--min-r2", type=float, required=True)
+    p.add_argument("--min-improvement", type=float, default=0.0)
+
+    p = command("rollback", _rollback, "move the production alias back to an earlier version")
+    p.add_argument("--version", type=int, required=True)
+    p.add_argument("--reason", default="")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from housing.logs import configure_logging
+
+    args = build_parser().parse_args(argv)
+    go_offline()
+    configure_logging(args.command, logging.DEBUG if args.verbose else logging.INFO, LOGS_DIR)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        logger.error("%s failed: %s", args.command, err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Loading, validating and splitting the California Housing data (the prepare stage)."""

@@ -1,0 +1,1 @@
+"""Feature engineering as scikit-learn transformers (the featurize stage)."""

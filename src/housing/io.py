@@ -1,0 +1,76 @@
+"""Atomic file output: write to a temporary file beside the target, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path | str) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it onto the target on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_json(data: Any, target: Path | str) -> None:
+    """Write sorted, indented JSON atomically, so equal data gives equal bytes."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path | str) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_parquet(frame: pd.DataFrame, target: Path | str) -> None:
+    """Write a frame as Parquet atomically (no index; same frame, same bytes)."""
+    with atomic_path(target) as tmp:
+        frame.to_parquet(tmp, index=False, engine="pyarrow", compression="snappy")
+
+
+def write_csv(frame: pd.DataFrame, target: Path | str) -> None:
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, index=False, lineterminator="\n")
+
+
+def write_joblib(obj: Any, target: Path | str) -> None:
+    """Dump an object this pipeline made with joblib, atomically (deterministic bytes)."""
+    import joblib
+
+    with atomic_path(target) as tmp:
+        joblib.dump(obj, tmp, compress=3)
+
+
+def read_joblib(path: Path | str) -> Any:
+    """Load a joblib file. Only for files this pipeline wrote itself (dvc-tracked outputs)."""
+    import joblib
+
+    return joblib.load(path)
+
+
+def append_jsonl(record: dict[str, Any], target: Path | str) -> None:
+    """Append one JSON line with a single O_APPEND write, safe with concurrent writers."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(record, sort_keys=True) + "\n").encode()
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)

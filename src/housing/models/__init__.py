@@ -1,0 +1,1 @@
+"""Search spaces, tuning, evaluation and the model registry (tune, evaluate, register)."""

@@ -1,0 +1,140 @@
+"""The evaluate stage: test-set metrics beside two baselines, DVC plot data and figures."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from housing.config import FEATURES, TARGET
+from housing.io import atomic_path, read_joblib, write_csv, write_json
+
+logger = logging.getLogger(__name__)
+
+
+def regression_metrics(y_true, y_pred) -> dict[str, float]:
+    """RMSE, MAE, R², MAPE and median absolute error, rounded to 6 decimals for stable diffs."""
+    from sklearn import metrics as m
+
+    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    values = {
+        "rmse": float(np.sqrt(m.mean_squared_error(y_true, y_pred))),
+        "mae": m.mean_absolute_error(y_true, y_pred),
+        "r2": m.r2_score(y_true, y_pred),
+        "mape": m.mean_absolute_percentage_error(y_true, y_pred),
+        "median_ae": m.median_absolute_error(y_true, y_pred),
+    }
+    return {k: round(float(v), 6) for k, v in values.items()}
+
+
+def baseline_predictions(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Test predictions of a mean predictor and of linear regression on the raw features."""
+    from sklearn.dummy import DummyRegressor
+    from sklearn.linear_model import LinearRegression
+
+    X_train, y_train = train[list(FEATURES)], train[TARGET]
+    X_test = test[list(FEATURES)]
+    return {
+        "mean": DummyRegressor(strategy="mean").fit(X_train, y_train).predict(X_test),
+        "linear_regression": LinearRegression().fit(X_train, y_train).predict(X_test),
+    }
+
+
+def error_by_decile(y_true, y_pred) -> pd.DataFrame:
+    """RMSE and MAE within each decile of the true target."""
+    frame = pd.DataFrame({"y": np.asarray(y_true, float), "p": np.asarray(y_pred, float)})
+    frame["decile"] = pd.qcut(frame["y"].rank(method="first"), 10, labels=range(1, 11)).astype(int)
+    err = frame["p"] - frame["y"]
+    grouped = err.groupby(frame["decile"])
+    return pd.DataFrame({
+        "decile": range(1, 11),
+        "rmse": grouped.apply(lambda e: np.sqrt(np.mean(e**2))).round(6).to_numpy(),
+        "mae": grouped.apply(lambda e: np.mean(np.abs(e))).round(6).to_numpy(),
+    })
+
+
+def residual_histogram(y_true, y_pred, *, bins: int) -> pd.DataFrame:
+    """Counts of residuals (predicted − actual) in equal-width bins."""
+    residual = np.asarray(y_pred, float) - np.asarray(y_true, float)
+    counts, edges = np.histogram(residual, bins=bins)
+    return pd.DataFrame({"residual": ((edges[:-1] + edges[1:]) / 2).round(4), "count": counts})
+
+
+def feature_importance(model, X: pd.DataFrame, y, *, n_repeats: int, seed: int) -> pd.DataFrame:
+    """Permutation importance (RMSE increase) of the 8 raw features, largest first."""
+    from sklearn.inspection import permutation_importance
+
+    result = permutation_importance(model, X, y, scoring="neg_root_mean_squared_error",
+                                    n_repeats=n_repeats, random_state=seed, n_jobs=1)
+    frame = pd.DataFrame({"feature": X.columns, "importance": result.importances_mean.round(6),
+                          "std": result.importances_std.round(6)})
+    return frame.sort_values(["importance", "feature"], ascending=[False, True])
+
+
+def save_figures(figures_dir: Path, *, y_true, y_pred, deciles: pd.DataFrame,
+                 importance: pd.DataFrame) -> None:
+    """PNG versions of the four plots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        with atomic_path(figures_dir / name) as tmp:
+            fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+        plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(y_true, y_pred, s=3, alpha=0.3)
+    ax.plot([0, 5], [0, 5], color="black", lw=1)
+    ax.set(xlabel="actual (100k USD)", ylabel="predicted (100k USD)", title="Predicted vs actual")
+    save(fig, "predicted_vs_actual.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(np.asarray(y_pred) - np.asarray(y_true), bins=60)
+    ax.set(xlabel="residual (predicted − actual)", ylabel="districts", title="Residuals")
+    save(fig, "residuals.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar(deciles["decile"], deciles["rmse"])
+    ax.set(xlabel="decile of actual value", ylabel="RMSE", title="Error by target decile")
+    save(fig, "error_by_decile.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ordered = importance.iloc[::-1]
+    ax.barh(ordered["feature"], ordered["importance"], xerr=ordered["std"])
+    ax.set(xlabel="RMSE increase when permuted", title="Permutation importance")
+    save(fig, "feature_importance.png")
+
+
+def run(*, model_path: Path, train_path: Path, test_path: Path, metrics_path: Path,
+        plots_dir: Path, figures_dir: Path, permutation_repeats: int, seed: int,
+        residual_bins: int) -> dict:
+    """Score the tuned model and the baselines on the test set; write metrics, plots, figures."""
+    model = read_joblib(model_path)
+    train, test = pd.read_parquet(train_path), pd.read_parquet(test_path)
+    X_test, y_test = test[list(FEATURES)], test[TARGET].to_numpy(dtype=float)
+    y_pred = model.predict(X_test)
+
+    metrics = {
+        "model": regression_metrics(y_test, y_pred),
+        "baselines": {name: regression_metrics(y_test, pred)
+                      for name, pred in baseline_predictions(train, test).items()},
+        "test_rows": len(test),
+    }
+    deciles = error_by_decile(y_test, y_pred)
+    importance = feature_importance(model, X_test, y_test, n_repeats=permutation_repeats, seed=seed)
+    write_csv(pd.DataFrame({"actual": y_test.round(5), "predicted": y_pred.round(5)}),
+              plots_dir / "predictions.csv")
+    write_csv(residual_histogram(y_test, y_pred, bins=residual_bins), plots_dir / "residuals.csv")
+    write_csv(deciles, plots_dir / "error_by_decile.csv")
+    write_csv(importance, plots_dir / "feature_importance.csv")
+    save_figures(figures_dir, y_true=y_test, y_pred=y_pred, deciles=deciles, importance=importance)
+    write_json(metrics, metrics_path)
+    logger.info("test RMSE %.4f (mean baseline %.4f, linear %.4f)", metrics["model"]["rmse"],
+                metrics["baselines"]["mean"]["rmse"],
+                metrics["baselines"]["linear_regression"]["rmse"])
+    return metrics

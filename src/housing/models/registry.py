@@ -1,0 +1,159 @@
+"""The register stage and rollback: MLflow Model Registry I/O around the promotion gate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from housing.config import FEATURES, MODEL_NAME, TARGET, promotion_history_path
+from housing.io import append_jsonl, read_joblib, read_json, write_json
+from housing.models.evaluate import regression_metrics
+from housing.models.promotion import PRODUCTION, Thresholds, promotion_decision
+from housing.models.serialization import load_skops_model, required_trusted_types
+from housing.models.tracking import configure_mlflow, file_md5, git_commit
+
+logger = logging.getLogger(__name__)
+
+MODEL_ARTIFACT = "model"
+REFERENCE_ARTIFACT = "reference"
+
+
+def version_for_alias(client, alias: str, name: str = MODEL_NAME):
+    """The ModelVersion that ``alias`` points at, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def load_version_model(version) -> Any:
+    """Download a registered version's skops file and load it with the project's allow-list."""
+    import tempfile
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{version.name}/{version.version}", dst_path=tmp))
+        return load_skops_model(local / "model.skops")
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}, for MLflow params."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def lineage_tags(*, data_paths: list[Path], model_path: Path) -> dict[str, str]:
+    """Git commit and the DVC (md5) hashes of the data and model this version came from."""
+    tags = {"git_commit": git_commit(), f"dvc_md5.{model_path.as_posix()}": file_md5(model_path)}
+    tags.update({f"dvc_md5.{p.as_posix()}": file_md5(p) for p in data_paths})
+    return tags
+
+
+def record_history(event: dict) -> None:
+    """Append one decision or rollback to the append-only promotion history."""
+    append_jsonl({"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **event},
+                 promotion_history_path())
+
+
+def run(*, model_path: Path, train_path: Path, test_path: Path, metrics_path: Path,
+        params_path: Path, registry_path: Path, max_rmse: float, min_r2: float,
+        min_improvement: float, model_name: str = MODEL_NAME) -> dict:
+    """Register the tuned model, decide its aliases and record the decision."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from mlflow.tracking import MlflowClient
+
+    model = read_joblib(model_path)
+    test = pd.read_parquet(test_path)
+    X_test, y_test = test[list(FEATURES)], test[TARGET].to_numpy(dtype=float)
+    candidate = read_json(metrics_path)["model"]
+    trusted = required_trusted_types(model)
+
+    configure_mlflow()
+    client = MlflowClient()
+    current = version_for_alias(client, PRODUCTION, model_name)
+    production = None
+    if current is not None:
+        production_model = load_version_model(current)
+        production = {"version": int(current.version),
+                      **regression_metrics(y_test, production_model.predict(X_test))}
+    decision = promotion_decision(candidate, production,
+                                  Thresholds(max_rmse, min_r2, min_improvement))
+
+    predictions = model.predict(X_test)
+    reference = test.assign(prediction=predictions)
+    params = yaml.safe_load(Path(params_path).read_text())
+    with mlflow.start_run(run_name="register") as run_:
+        mlflow.set_tags({"stage": "register",
+                         **lineage_tags(data_paths=[train_path, test_path], model_path=model_path)})
+        mlflow.log_params(flatten(params))
+        mlflow.log_metrics({f"test_{k}": v for k, v in candidate.items()})
+        info = mlflow.sklearn.log_model(
+            model, name=MODEL_ARTIFACT, registered_model_name=model_name,
+            signature=infer_signature(X_test, predictions),
+            input_example=X_test.head(3), serialization_format="skops",
+            skops_trusted_types=trusted,
+        )
+        # The monitoring reference (test features, targets, predictions) travels with the model.
+        mlflow.log_table(reference, artifact_file=f"{REFERENCE_ARTIFACT}/test_predictions.json")
+        mlflow.log_dict(decision.to_dict(), "promotion_decision.json")
+        run_id = run_.info.run_id
+
+    version = str(info.registered_model_version)
+    for alias in decision.aliases:
+        client.set_registered_model_alias(model_name, alias, version)
+    for key, value in candidate.items():
+        client.set_model_version_tag(model_name, version, f"test_{key}", str(value))
+    client.set_model_version_tag(model_name, version, "run_id", run_id)
+
+    outcome = {"model_name": model_name, "version": int(version), "run_id": run_id,
+               "trusted_types": trusted, **decision.to_dict()}
+    write_json(outcome, registry_path)
+    record_history({"event": "register", **outcome})
+    logger.info("registered %s version %s with aliases %s", model_name, version,
+                ", ".join(decision.aliases))
+    return outcome
+
+
+def rollback(*, version: int, reason: str = "", model_name: str = MODEL_NAME) -> dict:
+    """Point the production alias back at an earlier registered version."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    configure_mlflow()
+    client = MlflowClient()
+    try:
+        target = client.get_model_version(model_name, str(version))
+    except MlflowException as err:
+        raise ValueError(f"{model_name} has no version {version}") from err
+    previous = version_for_alias(client, PRODUCTION, model_name)
+    client.set_registered_model_alias(model_name, PRODUCTION, target.version)
+    event = {"event": "rollback", "model_name": model_name, "version": int(target.version),
+             "previous": int(previous.version) if previous else None, "reason": reason}
+    record_history(event)
+    logger.info("production alias of %s moved from %s to %s", model_name,
+                event["previous"], target.version)
+    return event
+
+
+def reference_frame(run_id: str) -> pd.DataFrame:
+    """The test features, targets and predictions logged with a registered version."""
+    import mlflow
+
+    return mlflow.load_table(f"{REFERENCE_ARTIFACT}/test_predictions.json", run_ids=[run_id])
+

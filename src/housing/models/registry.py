@@ -21,6 +21,12 @@ logger = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"
 REFERENCE_ARTIFACT = "reference"
+RANGES_ARTIFACT = "feature_ranges.json"
+
+
+def feature_ranges(train: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Min and max of each raw feature over the training set (the service flags values outside)."""
+    return {c: {"min": float(train[c].min()), "max": float(train[c].max())} for c in FEATURES}
 
 
 def version_for_alias(client, alias: str, name: str = MODEL_NAME):
@@ -112,6 +118,7 @@ def run(*, model_path: Path, train_path: Path, test_path: Path, metrics_path: Pa
         # The monitoring reference (test features, targets, predictions) travels with the model.
         mlflow.log_table(reference, artifact_file=f"{REFERENCE_ARTIFACT}/test_predictions.json")
         mlflow.log_dict(decision.to_dict(), "promotion_decision.json")
+        mlflow.log_dict(feature_ranges(pd.read_parquet(train_path)), RANGES_ARTIFACT)
         run_id = run_.info.run_id
 
     version = str(info.registered_model_version)

@@ -1,0 +1,97 @@
+"""Benchmark the pipeline: full `dvc repro`, no-op `dvc repro` and tune time per trial.
+
+Runs in a temporary git copy of this repository with the committed params.yaml (or
+``--set group.key=value`` overrides). Machines are shared and noisy, so every figure is
+also given as a ratio against a baseline measured in the same run: one 5-fold
+cross-validation of an untuned HistGradientBoostingRegressor on the same training matrix.
+
+    python benchmarks/pipeline.py                 # default params (several minutes)
+    python benchmarks/pipeline.py --set tune.n_trials=5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.integration.conftest import make_workspace, run  # noqa: E402
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = run(cmd, cwd)
+    return time.perf_counter() - start, result.stdout
+
+
+def baseline_cv_seconds(workspace: Path, cv_folds: int, seed: int) -> float:
+    """One K-fold CV of an untuned HistGradientBoostingRegressor on the training matrix."""
+    import pandas as pd
+
+    from housing.models.tune import cross_validate, split_matrix
+
+    X, y = split_matrix(pd.read_parquet(workspace / "data/processed/train_features.parquet"))
+    start = time.perf_counter()
+    cross_validate("hist_gradient_boosting", {}, X, y, cv_folds=cv_folds, seed=seed)
+    return time.perf_counter() - start
+
+
+def trial_seconds(workspace: Path) -> tuple[float, int, int]:
+    """Mean wall time of the study's finished trials, and counts of complete/pruned ones."""
+    import json
+
+    import optuna
+
+    best = json.loads((workspace / "models/best_params.json").read_text())
+    study = optuna.load_study(study_name=best["study_name"],
+                              storage=f"sqlite:///{workspace / 'optuna.db'}")
+    done = [t for t in study.trials if t.datetime_complete and t.datetime_start]
+    durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
+    complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in done)
+    return statistics.mean(durations), complete, len(done) - complete
+
+
+def apply_overrides(workspace: Path, overrides: list[str]) -> dict:
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    for item in overrides:
+        key, _, value = item.partition("=")
+        group, _, name = key.partition(".")
+        params[group][name] = yaml.safe_load(value)
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return params
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="housing-bench-") as tmp:
+        workspace = make_workspace(Path(tmp) / "housing", small=False)
+        params = apply_overrides(workspace, args.set)
+        full, _ = timed(["dvc", "repro"], workspace)
+        noop, out = timed(["dvc", "repro"], workspace)
+        assert "Running stage" not in out, "second dvc repro was not a no-op"
+        per_trial, complete, pruned = trial_seconds(workspace)
+        base = baseline_cv_seconds(workspace, params["tune"]["cv_folds"], params["tune"]["seed"])
+
+    tune = params["tune"]
+    print(f"params: tune.model={tune['model']} tune.n_trials={tune['n_trials']} "
+          f"tune.cv_folds={tune['cv_folds']} ({complete} complete, {pruned} pruned)")
+    print(f"baseline: untuned HGB {tune['cv_folds']}-fold CV      {base:8.2f} s   1.00x")
+    print(f"full dvc repro                               {full:8.2f} s  {full / base:6.2f}x")
+    print(f"no-op dvc repro                              {noop:8.2f} s  {noop / base:6.2f}x")
+    print(f"tune, mean per finished trial                {per_trial:8.2f} s  "
+          f"{per_trial / base:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()

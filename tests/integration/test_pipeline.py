@@ -1,0 +1,104 @@
+"""The real `dvc repro` and `dvc exp run` in a temporary git copy, with small params."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import run
+
+pytestmark = pytest.mark.slow
+
+
+def registry_client(workspace: Path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{workspace / 'mlflow.db'}")
+
+
+def versions(workspace: Path) -> list[int]:
+    client = registry_client(workspace)
+    return sorted(int(v.version) for v in
+                  client.search_model_versions("name='california-housing'"))
+
+
+def alias_version(workspace: Path, alias: str) -> int:
+    client = registry_client(workspace)
+    return int(client.get_model_version_by_alias("california-housing", alias).version)
+
+
+def test_outputs_exist(pipeline_workspace):
+    ws = pipeline_workspace
+    for rel in ["data/raw/california_housing.parquet", "data/processed/train.parquet",
+                "data/processed/test.parquet", "data/processed/stream.parquet",
+                "models/model.joblib", "models/best_params.json", "reports/metrics.json",
+                "reports/registry.json", "reports/plots/predictions.csv",
+                "reports/figures/predicted_vs_actual.png", "logs/tune.log"]:
+        assert (ws / rel).is_file(), rel
+    lock = (ws / "dvc.lock").read_text()
+    for stage in ("prepare", "featurize", "tune", "evaluate", "register"):
+        assert f"  {stage}:" in lock
+
+
+def test_metrics_are_sane(pipeline_workspace):
+    metrics = json.loads((pipeline_workspace / "reports/metrics.json").read_text())
+    model, base = metrics["model"], metrics["baselines"]
+    assert metrics["test_rows"] == 4128
+    assert model["rmse"] < base["linear_regression"]["rmse"] < base["mean"]["rmse"]
+    assert 0.6 < model["r2"] < 1.0
+
+
+def test_first_model_is_in_production(pipeline_workspace):
+    decision = json.loads((pipeline_workspace / "reports/registry.json").read_text())
+    assert decision["aliases"] == ["challenger", "staging", "production"]
+    assert versions(pipeline_workspace) == [1]
+    assert alias_version(pipeline_workspace, "production") == 1
+    tags = registry_client(pipeline_workspace).get_model_version("california-housing", "1").tags
+    assert float(tags["test_rmse"]) == pytest.approx(decision["candidate"]["rmse"])
+
+
+def test_second_repro_is_a_noop(pipeline_workspace):
+    result = run(["dvc", "repro"], pipeline_workspace)
+    assert "Running stage" not in result.stdout
+    assert "up to date" in run(["dvc", "status"], pipeline_workspace).stdout
+    assert versions(pipeline_workspace) == [1]
+
+
+def test_evaluate_param_reruns_only_evaluate(pipeline_workspace):
+    ws = pipeline_workspace
+    params = (ws / "params.yaml").read_text()
+    try:
+        (ws / "params.yaml").write_text(params.replace("permutation_repeats: 1",
+                                                       "permutation_repeats: 2"))
+        changed = json.loads(run(["dvc", "status", "--json"], ws).stdout)
+        assert set(changed) == {"evaluate"}
+    finally:
+        (ws / "params.yaml").write_text(params)
+
+
+def test_exp_run_with_another_family_registers_in_the_same_store(pipeline_workspace):
+    ws = pipeline_workspace
+    result = run(["dvc", "exp", "run", "-S", "tune.model=elastic_net"], ws)
+    assert "Running stage 'tune'" in result.stdout
+    assert "Running stage 'prepare'" not in result.stdout
+    assert versions(ws) == [1, 2]
+    best = json.loads((ws / "models/best_params.json").read_text())
+    assert best["model"] == "elastic_net"
+    decision = json.loads((ws / "reports/registry.json").read_text())
+    # The gate never promotes a model that does not beat production.
+    assert decision["promoted"] == (decision["candidate"]["rmse"] < decision["production"]["rmse"])
+    shown = run(["dvc", "exp", "show", "--json"], ws).stdout
+    assert "elastic_net" in shown
+
+
+def test_temp_experiment_logs_to_the_workspace_store(pipeline_workspace):
+    ws = pipeline_workspace
+    before = versions(ws)
+    run(["dvc", "exp", "run", "--temp", "-S", "tune.model=random_forest"], ws)
+    after = versions(ws)
+    assert after == [*before, before[-1] + 1]
+    tags = registry_client(ws).get_model_version("california-housing", str(after[-1])).tags
+    assert "test_rmse" in tags
+    assert not list((ws / ".dvc").rglob("mlflow.db"))

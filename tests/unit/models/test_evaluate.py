@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+
+from housing.models.evaluate import error_by_decile, regression_metrics, residual_histogram
+
+
+def test_perfect_predictions():
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    assert regression_metrics(y, y) == {"rmse": 0.0, "mae": 0.0, "r2": 1.0, "mape": 0.0,
+                                        "median_ae": 0.0}
+
+
+def test_known_errors():
+    metrics = regression_metrics([1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 3.0, 2.0])
+    assert metrics["rmse"] == pytest.approx(np.sqrt(5 / 4), abs=1e-6)
+    assert metrics["mae"] == pytest.approx(0.75)
+    assert metrics["median_ae"] == pytest.approx(0.5)
+
+
+def test_error_by_decile_covers_every_decile():
+    rng = np.random.default_rng(0)
+    y = rng.uniform(0.5, 5, size=1000)
+    frame = error_by_decile(y, y + 0.1)
+    assert frame["decile"].tolist() == list(range(1, 11))
+    np.testing.assert_allclose(frame["rmse"], 0.1, atol=1e-6)
+
+
+def test_residual_histogram_counts_every_row():
+    hist = residual_histogram(np.zeros(500), np.linspace(-1, 1, 500), bins=20)
+    assert hist["count"].sum() == 500 and len(hist) == 20

@@ -1,0 +1,157 @@
+"""Flask app factory: /predict, /invocations (MLflow's protocol), /health, /ready, /model.
+
+Serve it with gunicorn (see gunicorn.conf.py):
+
+    gunicorn -c gunicorn.conf.py 'housing.deployment.app:create_app()'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import logging
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from housing.config import FEATURES, TARGET_UNIT_USD, go_offline
+from housing.deployment.model_store import ModelHolder
+from housing.deployment.prediction_log import PredictionLog
+from housing.deployment.schemas import (
+    RequestError,
+    invocations_payload,
+    out_of_range,
+    predict_payload,
+)
+from housing.deployment.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/health", "/ready"})
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _error(status: int, error: str, details: list | None = None) -> Response:
+    return _json({"error": error, "details": details or []}, status)
+
+
+def _read_json() -> Any:
+    if not request.mimetype or request.mimetype != "application/json":
+        raise RequestError(415, "unsupported content type", [{
+            "error": f"send application/json, got '{request.mimetype or 'none'}'"}])
+    try:
+        return json.loads(request.get_data(cache=False))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RequestError(400, "body is not valid JSON", [{"error": str(err)}]) from err
+
+
+def create_app(settings: Settings | None = None, holder: ModelHolder | None = None) -> Flask:
+    """Build the app; load the production model now (the app starts even if that fails)."""
+    go_offline()
+    settings = settings or Settings.from_env()
+    if holder is None:
+        holder = ModelHolder(settings.model_name, settings.model_alias)
+        holder.refresh()
+        if settings.poll_seconds:
+            holder.start_polling(settings.poll_seconds)
+    prediction_log = PredictionLog(settings.prediction_log_dir) \
+        if settings.prediction_log_dir else None
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["housing.model_holder"] = holder
+    app.extensions["housing.settings"] = settings
+
+    @app.before_request
+    def authenticate():
+        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        if settings.api_key and request.path not in OPEN_PATHS:
+            supplied = request.headers.get("X-API-Key", "")
+            if not hmac.compare_digest(supplied.encode(), settings.api_key.encode()):
+                return _error(401, "missing or wrong API key",
+                              [{"error": "send the key in the X-API-Key header"}])
+        return None
+
+    @app.after_request
+    def tag_response(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    @app.errorhandler(RequestError)
+    def request_error(err: RequestError) -> Response:
+        return _json(err.to_dict(), err.status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> Response:
+        if err.code == 413:
+            return _error(413, "body too large",
+                          [{"error": f"the limit is {settings.max_body_bytes} bytes"}])
+        return _error(err.code or 500, err.name, [{"error": err.description}])
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception) -> Response:
+        logger.exception("unhandled error in request %s", g.get("request_id"))
+        return _error(500, "internal error", [{"request_id": g.get("request_id")}])
+
+    def model_or_503():
+        current = holder.current
+        if current is None:
+            raise RequestError(503, "no model loaded", [{"error": holder.last_error}])
+        return current
+
+    def predict(frame):
+        current = model_or_503()
+        values = current.model.predict(frame)
+        if prediction_log is not None:
+            prediction_log.write(
+                request_id=g.request_id, model_version=current.version, frame=frame,
+                predictions=values,
+                timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
+        return current, values
+
+    @app.get("/health")
+    def health() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/ready")
+    def ready() -> Response:
+        current = holder.current
+        if current is None:
+            return _json({"ready": False, "reason": holder.last_error}, 503)
+        return _json({"ready": True, "model": {"name": current.name,
+                                               "version": current.version}})
+
+    @app.get("/model")
+    def model_info() -> Response:
+        current = model_or_503()
+        return _json({**current.describe(), "features": [
+            {"name": f, "type": "double", "training_range": current.ranges.get(f)}
+            for f in FEATURES]})
+
+    @app.post("/predict")
+    def predict_route() -> Response:
+        frame = predict_payload(_read_json(), max_batch=settings.max_batch)
+        current, values = predict(frame)
+        flags = out_of_range(frame, current.ranges)
+        return _json({
+            "model": {"name": current.name, "version": current.version},
+            "request_id": g.request_id,
+            "predictions": [
+                {"value": float(v), "usd": round(float(v) * TARGET_UNIT_USD, 2),
+                 **({"out_of_range": flag} if flag else {})}
+                for v, flag in zip(values, flags)],
+        })
+
+    @app.post("/invocations")
+    def invocations() -> Response:
+        frame = invocations_payload(_read_json(), max_batch=settings.max_batch)
+        _, values = predict(frame)
+        return _json({"predictions": [float(v) for v in values]})
+
+    return app

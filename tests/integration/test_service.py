@@ -1,0 +1,154 @@
+"""Real gunicorn on a free loopback port: traffic, a production alias move and SIGHUP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, register_small_model
+from tests.unit.deployment.test_app import ROW
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def call(url: str, body=None, timeout: float = 10.0) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+@pytest.fixture(scope="module")
+def service_store(tmp_path_factory, housing_frame):
+    """A store of its own (this module moves aliases), with version 1 in production."""
+    workspace = tmp_path_factory.mktemp("service")
+    uri = f"sqlite:///{workspace / 'mlflow.db'}"
+    previous, cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.chdir(workspace)
+    try:
+        register_small_model(workspace, housing_frame, max_iter=30)
+        yield workspace, uri
+    finally:
+        os.chdir(cwd)
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@pytest.fixture(scope="module")
+def server(service_store, tmp_path_factory):
+    workspace, uri = service_store
+    port = free_port()
+    log_dir = tmp_path_factory.mktemp("predictions")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "HOUSING_BIND": f"127.0.0.1:{port}",
+           "WEB_CONCURRENCY": "2", "HOUSING_PREDICTION_LOG_DIR": str(log_dir),
+           "HOUSING_MODEL_POLL_SECONDS": "0", "HOUSING_ACCESS_LOG": str(log_dir / "access.log")}
+    proc = subprocess.Popen(
+        ["gunicorn", "-c", str(REPO_ROOT / "gunicorn.conf.py"),
+         "housing.deployment.app:create_app()"],
+        cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if call(f"{base}/ready", timeout=2)[0] == 200:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"gunicorn exited: {proc.stdout.read()}")
+        time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("gunicorn did not become ready")
+    yield base, proc, log_dir
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_serves_predictions_and_logs_them(server):
+    base, _, log_dir = server
+    status, body = call(f"{base}/predict", [ROW, ROW])
+    assert status == 200 and body["model"]["version"] == "1"
+    status, body = call(f"{base}/predict", {**ROW, "MedInc": None})
+    assert status == 422 and body["details"][0]["field"] == "MedInc"
+    assert call(f"{base}/health")[0] == 200
+    logged = [json.loads(line) for path in Path(log_dir).glob("predictions-*.jsonl")
+              for line in path.read_text().splitlines()]
+    assert any(line["request_id"] == body.get("request_id", line["request_id"]) for line in logged)
+    assert len(logged) >= 2
+
+
+def test_alias_move_and_sighup_swap_without_a_failed_request(server, service_store,
+                                                             housing_frame):
+    from mlflow.tracking import MlflowClient
+
+    base, proc, _ = server
+    workspace, uri = service_store
+    results: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        deadline = time.monotonic() + 120  # bounded in time and count
+        while not stop.is_set() and time.monotonic() < deadline and len(results) < 20_000:
+            try:
+                status, body = call(f"{base}/predict", ROW, timeout=30)
+                results.append((status, body.get("model", {}).get("version", "")))
+            except OSError as err:
+                results.append((0, repr(err)))
+
+    threads = [threading.Thread(target=traffic) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        cwd = os.getcwd()
+        os.chdir(workspace)
+        try:
+            register_small_model(workspace, housing_frame, max_iter=80)
+        finally:
+            os.chdir(cwd)
+        client = MlflowClient(tracking_uri=uri)
+        client.set_registered_model_alias("california-housing", "production", "2")
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            recent = results[-20:]
+            if len(recent) == 20 and all(v == "2" for _, v in recent):
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+
+    failures = [r for r in results if r[0] != 200]
+    assert not failures, failures[:5]
+    versions = [v for _, v in results]
+    assert "1" in versions and versions[-1] == "2"
+    assert call(f"{base}/model")[1]["version"] == "2"

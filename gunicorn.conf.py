@@ -14,8 +14,18 @@ import os
 from housing.config import go_offline
 
 go_offline()
-import housing.deployment.app  # noqa: E402,F401  (shared by forked workers)
+# Workers are the unit of parallelism: one OpenMP/BLAS thread each, or the workers'
+# thread pools fight over the cores (set before numpy and scikit-learn load).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+# What a worker needs to load and run a model, imported once here so that the forked
+# workers share those pages instead of each importing its own copy.
+import housing.deployment.app  # noqa: E402,F401
+import mlflow.artifacts  # noqa: E402,F401
+import mlflow.store.model_registry.sqlalchemy_store  # noqa: E402,F401
+import mlflow.store.tracking.sqlalchemy_store  # noqa: E402,F401
 import mlflow.tracking  # noqa: E402,F401
+import skops.io  # noqa: E402,F401
 import sklearn.ensemble  # noqa: E402,F401
 
 bind = os.environ.get("HOUSING_BIND", "127.0.0.1:8000")

@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
 
     def predict(frame):
         current = model_or_503()
-        values = current.model.predict(frame)
+        values = current.predict(frame)
         if prediction_log is not None:
             prediction_log.write(
                 request_id=g.request_id, model_version=current.version, frame=frame,

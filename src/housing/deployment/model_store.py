@@ -6,11 +6,16 @@ import datetime as dt
 import logging
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from housing.config import tracking_uri
+import numpy as np
+import pandas as pd
+
+from housing.config import FEATURES, tracking_uri
+from housing.deployment.fast_predict import compile_pipeline
 from housing.models.serialization import load_skops_model
 
 logger = logging.getLogger(__name__)
@@ -27,11 +32,23 @@ class LoadedModel:
     metrics: dict[str, float]
     ranges: dict[str, dict[str, float]]
     model: Any = field(repr=False)
+    predict: Callable[[pd.DataFrame], np.ndarray] = field(repr=False, default=None)
     loaded_at: str = ""
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "aliases": list(self.aliases),
                 "run_id": self.run_id, "metrics": self.metrics, "loaded_at": self.loaded_at}
+
+
+def check_rows(ranges: dict[str, dict[str, float]], n: int = 256) -> pd.DataFrame:
+    """Seeded rows spread over the training ranges, to check a compiled predictor."""
+    rng = np.random.default_rng(0)
+    low = np.array([ranges.get(f, {}).get("min", 0.5) for f in FEATURES])
+    high = np.array([ranges.get(f, {}).get("max", 5.0) for f in FEATURES])
+    if not ranges:  # an older version without ranges: plausible districts
+        low = np.array([0.5, 1, 2, 0.8, 50, 1.5, 32.6, -124.3])
+        high = np.array([15, 52, 10, 1.5, 5000, 5, 41.9, -114.4])
+    return pd.DataFrame(rng.uniform(low, high, size=(n, len(FEATURES))), columns=list(FEATURES))
 
 
 def _client():
@@ -66,7 +83,7 @@ def load_version(name: str, alias: str) -> LoadedModel:
                if k.startswith("test_")}
     loaded = LoadedModel(name=name, version=str(mv.version), run_id=mv.run_id or "",
                          aliases=tuple(sorted(mv.aliases)), metrics=metrics, ranges=ranges,
-                         model=model,
+                         model=model, predict=compile_pipeline(model, check_rows(ranges)),
                          loaded_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     logger.info("loaded %s version %s (%s)", name, loaded.version, alias)
     return loaded

@@ -1,0 +1,70 @@
+"""Memory of the service with the model loaded per worker vs once with --preload.
+
+Sums the proportional set size (PSS, shared pages split between the processes that
+share them) of the gunicorn master and its workers once /ready answers.
+
+    python benchmarks/service_memory.py [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.service import free_port, wait_ready  # noqa: E402
+
+
+def pss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+def tree(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *map(int, children)]
+
+
+def measure(preload: bool, workers: int, tracking_uri: str) -> tuple[float, int]:
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "WEB_CONCURRENCY": str(workers),
+           "HOUSING_BIND": f"127.0.0.1:{port}", "HOUSING_PREDICTION_LOG": "off",
+           "HOUSING_MODEL_POLL_SECONDS": "0", "HOUSING_ACCESS_LOG": "/dev/null"}
+    cmd = ["gunicorn", "-c", str(REPO_ROOT / "gunicorn.conf.py"),
+           *(["--preload"] if preload else []), "housing.deployment.app:create_app()"]
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port, "/ready", proc)
+        time.sleep(2)  # let every worker finish loading
+        pids = tree(proc.pid)
+        return sum(pss_kib(p) for p in pids) / 1024, len(pids) - 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tracking-uri", default=f"sqlite:///{REPO_ROOT / 'mlflow.db'}")
+    args = parser.parse_args()
+    per_worker, n = measure(False, args.workers, args.tracking_uri)
+    preloaded, _ = measure(True, args.workers, args.tracking_uri)
+    print(f"{n} workers; total PSS of master + workers")
+    print(f"model loaded per worker (default): {per_worker:7.1f} MiB   1.00x")
+    print(f"model loaded once with --preload:  {preloaded:7.1f} MiB   "
+          f"{preloaded / per_worker:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

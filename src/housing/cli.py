@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from housing.config import LOGS_DIR, go_offline
+from housing.config import LOGS_DIR, external_path, go_offline
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,32 @@ def _prepare(args: argparse.Namespace) -> None:
     from housing.data import prepare
 
     prepare.run(raw_dir=args.raw_dir, out_dir=args.out_dir, stream_fraction=args.stream_fraction,
-                seed=args.seed, train_sample_rows=args.train_sample_rows)
+                seed=args.seed, train_sample_rows=args.train_sample_rows,
+                accepted_path=args.accepted, production_dir=external_path(args.production_dir),
+                predictions_dir=external_path(args.predictions_dir))
+
+
+def _monitor(args: argparse.Namespace) -> None:
+    from housing.monitoring import monitor
+
+    monitor.run(production_dir=external_path(args.production_dir),
+                predictions_dir=external_path(args.predictions_dir), accepted_path=args.accepted,
+                metrics_path=args.metrics, plots_path=args.plots, figures_dir=args.figures_dir,
+                chunk_size=args.chunk_size, ks_threshold=args.ks_threshold,
+                max_rmse_increase=args.max_rmse_increase,
+                min_drifted_features=args.min_drifted_features,
+                use_multivariate=args.use_multivariate == "true")
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    import os
+
+    from housing.monitoring import simulate
+
+    simulate.run(stream_path=args.stream, production_dir=external_path(args.production_dir),
+                 scenario=args.scenario, rows=args.rows, seed=args.seed, batch=args.batch,
+                 features=args.features, labels=args.labels, url=args.url,
+                 api_key=os.environ.get("HOUSING_API_KEY"))
 
 
 def _featurize(args: argparse.Namespace) -> None:
@@ -79,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--train-sample-rows", type=int, default=0, help="0 keeps every row")
+    p.add_argument("--accepted", type=Path, default=None,
+                   help="the monitor's list of accepted production batches")
+    p.add_argument("--production-dir", type=Path, default=Path("data/production"))
+    p.add_argument("--predictions-dir", type=Path, default=Path("data/predictions"))
 
     p = command("featurize", _featurize, "fit the feature pipeline on the training set")
     p.add_argument("--train", type=Path, default=Path("data/processed/train.parquet"))
@@ -130,6 +159,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rmse", type=float, required=True)
     p.add_argument("--min-r2", type=float, required=True)
     p.add_argument("--min-improvement", type=float, default=0.0)
+
+    p = command("monitor", _monitor, "NannyML drift and performance estimation; the retrain gate")
+    p.add_argument("--production-dir", type=Path, default=Path("data/production"))
+    p.add_argument("--predictions-dir", type=Path, default=Path("data/predictions"))
+    p.add_argument("--accepted", type=Path, default=Path("data/accepted_batches.json"))
+    p.add_argument("--metrics", type=Path, default=Path("reports/monitoring.json"))
+    p.add_argument("--plots", type=Path, default=Path("reports/monitoring/batches.csv"))
+    p.add_argument("--figures-dir", type=Path, default=Path("reports/figures/monitoring"))
+    p.add_argument("--chunk-size", type=int, default=1000)
+    p.add_argument("--ks-threshold", type=float, default=0.07)
+    p.add_argument("--max-rmse-increase", type=float, default=0.1)
+    p.add_argument("--min-drifted-features", type=int, default=1)
+    p.add_argument("--use-multivariate", choices=("true", "false"), default="false")
+
+    p = command("simulate", _simulate, "make a production batch from the stream pool")
+    p.add_argument("--scenario", required=True)
+    p.add_argument("--rows", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", default="", help="batch name; default <scenario>-s<seed>")
+    p.add_argument("--stream", type=Path, default=Path("data/processed/stream.parquet"))
+    p.add_argument("--production-dir", type=Path, default=Path("data/production"))
+    p.add_argument("--features", action=argparse.BooleanOptionalAction, default=True,
+                   help="write the batch's feature file (--no-features with --url)")
+    p.add_argument("--labels", action="store_true", help="also write the labels file")
+    p.add_argument("--url", default="", help="send the rows to this running service")
 
     p = command("rollback", _rollback, "move the production alias back to an earlier version")
     p.add_argument("--version", type=int, required=True)

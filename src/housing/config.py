@@ -64,6 +64,13 @@ def workspace_root(start: Path | None = None) -> Path:
     return here
 
 
+def external_path(path: Path | str) -> Path:
+    """A path to state that arrives from outside the pipeline (production batches, labels,
+    the prediction log), resolved against the workspace so temp experiments see it too."""
+    path = Path(path)
+    return path if path.is_absolute() else workspace_root() / path
+
+
 def tracking_uri() -> str:
     """MLflow tracking URI: MLFLOW_TRACKING_URI, else the workspace's embedded SQLite store."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workspace_root() / 'mlflow.db'}"

@@ -1,0 +1,1 @@
+"""Production monitoring with NannyML, the traffic simulator and the retrain rule (monitor)."""

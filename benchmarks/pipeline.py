@@ -83,8 +83,14 @@ def main() -> None:
         workspace = make_workspace(Path(tmp) / "housing", small=False)
         params = apply_overrides(workspace, args.set)
         full, _ = timed(["dvc", "repro"], workspace)
+        print(f"full dvc repro: {full:.1f} s", flush=True)
+        # The monitor stage always runs (it reads the registry and production data); the
+        # first repro registered a model, so warm up once, then time the steady state.
+        timed(["dvc", "repro"], workspace)
         noop, out = timed(["dvc", "repro"], workspace)
-        assert "Running stage" not in out, "second dvc repro was not a no-op"
+        training = [s for s in ("prepare", "featurize", "tune", "evaluate", "register")
+                    if f"Running stage '{s}'" in out]
+        assert not training, f"second dvc repro reran {training}"
         per_trial, complete, pruned = trial_seconds(workspace)
         base = baseline_cv_seconds(workspace, params["tune"]["cv_folds"], params["tune"]["seed"])
 
@@ -93,7 +99,7 @@ def main() -> None:
           f"tune.cv_folds={tune['cv_folds']} ({complete} complete, {pruned} pruned)")
     print(f"baseline: untuned HGB {tune['cv_folds']}-fold CV      {base:8.2f} s   1.00x")
     print(f"full dvc repro                               {full:8.2f} s  {full / base:6.2f}x")
-    print(f"no-op dvc repro                              {noop:8.2f} s  {noop / base:6.2f}x")
+    print(f"no-op dvc repro (only monitor runs)          {noop:8.2f} s  {noop / base:6.2f}x")
     print(f"tune, mean per finished trial                {per_trial:8.2f} s  "
           f"{per_trial / base:6.2f}x")
 

@@ -24,7 +24,7 @@ class RequestError(Exception):
         return {"error": self.error, "details": self.details}
 
 
-def _check_value(index: int, field: str, value: Any) -> str | None:
+def _check_value(value: Any) -> str | None:
     if value is None:
         return "null is not a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -54,7 +54,7 @@ def records_frame(records: Any, *, max_batch: int) -> pd.DataFrame:
             if field not in record:
                 details.append({"index": index, "field": field, "error": "missing"})
             else:
-                problem = _check_value(index, field, record[field])
+                problem = _check_value(record[field])
                 if problem:
                     details.append({"index": index, "field": field, "error": problem})
         for field in record.keys() - _FEATURE_SET:

@@ -33,16 +33,11 @@ DRIFT_METHODS = ("kolmogorov_smirnov", "jensen_shannon", "wasserstein")
 class Monitors:
     """NannyML calculators fitted once on the reference."""
 
-    def __init__(self, reference: pd.DataFrame, *, chunk_size: int, ks_threshold: float,
-                 featurizer=None):
+    def __init__(self, reference: pd.DataFrame, *, chunk_size: int, ks_threshold: float):
         import nannyml as nml
         from nannyml.thresholds import ConstantThreshold
 
         self.chunk_size = chunk_size
-        # DLE models the error from the representation the model itself sees.
-        self.featurizer = featurizer
-        reference = self._with_model_features(reference)
-        dle_columns = list(FEATURES) + self.model_feature_names
         self.univariate = nml.UnivariateDriftCalculator(
             column_names=list(FEATURES), continuous_methods=list(DRIFT_METHODS),
             chunk_size=chunk_size,
@@ -50,30 +45,13 @@ class Monitors:
         ).fit(reference)
         self.multivariate = nml.DataReconstructionDriftCalculator(
             column_names=list(FEATURES), chunk_size=chunk_size).fit(reference)
-        self.dle = nml.DLE(feature_column_names=dle_columns, y_pred=PREDICTION,
+        self.dle = nml.DLE(feature_column_names=list(FEATURES), y_pred=PREDICTION,
                            y_true=TARGET, metrics=["rmse", "mae"], chunk_size=chunk_size,
                            tune_hyperparameters=False).fit(reference)
 
-    @property
-    def model_feature_names(self) -> list[str]:
-        return self._model_features
-
-    def _with_model_features(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Append the served Pipeline's engineered columns (prefixed ``m_``) for DLE."""
-        if self.featurizer is None:
-            self._model_features = []
-            return frame
-        engineered = self.featurizer.transform(frame[list(FEATURES)]).drop(
-            columns=list(FEATURES))
-        engineered.columns = [f"m_{c}" for c in engineered.columns]
-        self._model_features = list(engineered.columns)
-        return pd.concat([frame.reset_index(drop=True), engineered.reset_index(drop=True)],
-                         axis=1)
-
     def findings(self, batch: str, rows: pd.DataFrame) -> tuple[BatchFindings, dict[str, Any]]:
         """Drift and estimated/realized performance of one batch."""
-        rows = self._with_model_features(rows)
-        analysis = rows[[*FEATURES, *self._model_features, PREDICTION]].reset_index(drop=True)
+        analysis = rows[[*FEATURES, PREDICTION]].reset_index(drop=True)
         uni = self.univariate.calculate(analysis).filter(period="analysis").to_df()
         drifted = tuple(f for f in FEATURES
                         if uni[(f, "kolmogorov_smirnov", "alert")].astype(bool).any())
@@ -96,8 +74,7 @@ class Monitors:
 
     def figures(self, analysis: pd.DataFrame, out_dir: Path) -> list[Path]:
         """NannyML's own figures for the combined analysis rows, as PNG."""
-        analysis = self._with_model_features(analysis)
-        analysis = analysis[[*FEATURES, *self._model_features, PREDICTION]]
+        analysis = analysis[[*FEATURES, PREDICTION]].reset_index(drop=True)
         plots = {
             "univariate_drift_ks.png": self.univariate.calculate(analysis).filter(
                 methods=["kolmogorov_smirnov"]).plot(kind="drift"),
@@ -141,7 +118,7 @@ def run(*, production_dir: Path, predictions_dir: Path, accepted_path: Path,
 
     found = production_reference()
     summary: dict[str, Any] = {"production_version": None, "batches": {}, "retrain": False,
-                               "reasons": [], "rows_analysed": 0}
+                               "alert": False, "reasons": [], "rows_analysed": 0}
     accepted = previous
     if found is None:
         summary["reasons"] = ["no production model yet: the pipeline trains as usual"]
@@ -152,8 +129,7 @@ def run(*, production_dir: Path, predictions_dir: Path, accepted_path: Path,
         version, reference, model = found
         reference = reference.rename(columns={"prediction": PREDICTION})
         reference_rmse = float(np.sqrt(np.mean((reference[PREDICTION] - reference[TARGET]) ** 2)))
-        monitors = Monitors(reference, chunk_size=chunk_size, ks_threshold=ks_threshold,
-                            featurizer=model[:-1])
+        monitors = Monitors(reference, chunk_size=chunk_size, ks_threshold=ks_threshold)
         new = new.assign(**{PREDICTION: model.predict(new[list(FEATURES)])})
         batches, details = [], {}
         for name, rows in new.groupby(BATCH, sort=True):
@@ -171,9 +147,13 @@ def run(*, production_dir: Path, predictions_dir: Path, accepted_path: Path,
                      "md5": batch_digest(rows[rows[TARGET].notna()])}
                     for name, rows in new.groupby(BATCH, sort=True) if rows[TARGET].notna().any()]
         accepted = accepted_batches(previous, labelled, verdict)
+        reasons = list(verdict.reasons)
+        if verdict.retrain and not labelled:
+            reasons.append("alert, but no labelled batch yet: training waits for labels")
         summary.update({"production_version": int(version.version),
                         "reference_rmse": round(reference_rmse, 6), "batches": details,
-                        "retrain": verdict.retrain, "reasons": list(verdict.reasons),
+                        "retrain": verdict.retrain and bool(labelled), "alert": verdict.retrain,
+                        "reasons": reasons,
                         "rows_analysed": int(len(new))})
         write_csv(pd.DataFrame([{"batch": k, "estimated_rmse": v["estimated_rmse"],
                                  "realized_rmse": v["realized_rmse"],

@@ -52,15 +52,16 @@ def test_bad_folds_prune_against_the_median(small_matrix):
     _, X, y = small_matrix
     study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=1,
                                                                     n_warmup_steps=0))
-    good = {"alpha": 1e-4, "l1_ratio": 0.5}
-    study.enqueue_trial(good)
-    study.optimize(lambda t: tune.cross_validate("elastic_net", tune.suggest_params(t, "elastic_net"),
-                                                 X, y, cv_folds=3, seed=0, trial=t).rmse_mean,
-                   n_trials=1)
+
+    def objective(trial):
+        params = tune.suggest_params(trial, "elastic_net")
+        return tune.cross_validate("elastic_net", params, X, y, cv_folds=3, seed=0,
+                                   trial=trial).rmse_mean
+
+    study.enqueue_trial({"alpha": 1e-4, "l1_ratio": 0.5})
+    study.optimize(objective, n_trials=1)
     study.enqueue_trial({"alpha": 1.0, "l1_ratio": 1.0})  # a heavily regularized, worse model
-    study.optimize(lambda t: tune.cross_validate("elastic_net", tune.suggest_params(t, "elastic_net"),
-                                                 X, y, cv_folds=3, seed=0, trial=t).rmse_mean,
-                   n_trials=1)
+    study.optimize(objective, n_trials=1)
     assert study.trials[1].state == optuna.trial.TrialState.PRUNED
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from housing.config import FEATURES, TARGET
+from housing.config import FEATURES
 from housing.data.split import split_dataset
 from housing.monitoring.monitor import PREDICTION, Monitors
 from housing.monitoring.simulate import simulate_batch

@@ -19,7 +19,10 @@ def batch(splits, scenario, seed=0, rows=1000):
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_rows_come_from_the_stream_pool_never_the_test_set(splits, scenario):
     out = batch(splits, scenario)
-    keys = lambda f: set(map(tuple, f[["Latitude", "Longitude", "MedInc"]].round(6).to_numpy()))
+
+    def keys(frame):
+        return set(map(tuple, frame[["Latitude", "Longitude", "MedInc"]].round(6).to_numpy()))
+
     assert keys(out) <= keys(splits.stream)
     assert not keys(out) & (keys(splits.test) - keys(splits.stream))
     assert out["record_id"].tolist()[:2] == ["b/0", "b/1"] and len(out) == 1000

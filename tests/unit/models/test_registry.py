@@ -1,0 +1,55 @@
+"""The register stage and rollback against a real MLflow store in a temporary folder."""
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from housing.config import promotion_history_path
+from housing.models import registry
+from tests.conftest import register_small_model
+
+
+@pytest.fixture
+def two_versions(mlflow_store, tmp_path, housing_frame):
+    first = register_small_model(tmp_path, housing_frame, max_iter=80)
+    second = register_small_model(tmp_path, housing_frame, max_iter=10)  # a worse model
+    return first, second
+
+
+def test_worse_model_is_not_promoted_and_history_is_kept(two_versions):
+    first, second = two_versions
+    assert first["promoted"] and first["production"] is None
+    assert not second["promoted"] and second["aliases"][0] == "challenger"
+    assert second["production"]["version"] == 1
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("california-housing", "production").version) == "1"
+    version = client.get_model_version("california-housing", "2")
+    assert {"run_id", "test_rmse"} <= set(version.tags)
+    run_tags = client.get_run(version.run_id).data.tags
+    assert "git_commit" in run_tags and any(k.startswith("dvc_md5.") for k in run_tags)
+    events = [json.loads(line) for line in promotion_history_path().read_text().splitlines()]
+    assert [e["version"] for e in events] == [1, 2]
+
+
+def test_rollback_moves_production_and_is_recorded(two_versions):
+    client = MlflowClient()
+    client.set_registered_model_alias("california-housing", "production", "2")
+    event = registry.rollback(version=1, reason="bad batch")
+    assert event == {"event": "rollback", "model_name": "california-housing", "version": 1,
+                     "previous": 2, "reason": "bad batch"}
+    assert str(client.get_model_version_by_alias("california-housing", "production").version) == "1"
+    last = json.loads(promotion_history_path().read_text().splitlines()[-1])
+    assert last["event"] == "rollback" and last["previous"] == 2
+
+
+def test_rollback_to_a_missing_version_is_a_clear_error(two_versions):
+    with pytest.raises(ValueError, match="no version 7"):
+        registry.rollback(version=7)
+
+
+def test_reference_travels_with_the_version(two_versions):
+    first, _ = two_versions
+    reference = registry.reference_frame(first["run_id"])
+    assert len(reference) == 4128
+    assert {"MedHouseVal", "prediction", "MedInc"} <= set(reference.columns)

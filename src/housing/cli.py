@@ -51,7 +51,8 @@ def _featurize(args: argparse.Namespace) -> None:
     featurize.run(train_path=args.train, matrix_path=args.matrix,
                   featurizer_path=args.featurizer, log_columns=tuple(args.log_columns),
                   rotation_angles=tuple(args.rotation_angles),
-                  city_distances=args.city_distances)
+                  city_distances=args.city_distances, neighbor_ks=tuple(args.neighbor_ks),
+                  neighbor_weighting=args.neighbor_weighting, seed=args.seed)
 
 
 def _tune(args: argparse.Namespace) -> None:
@@ -61,7 +62,8 @@ def _tune(args: argparse.Namespace) -> None:
              best_params_path=args.best_params, metrics_path=args.metrics, model=args.model,
              n_trials=args.n_trials, cv_folds=args.cv_folds, seed=args.seed,
              timeout=args.timeout or None, storage=args.storage, study_name=args.study_name,
-             trials_only=args.trials_only, worker=args.worker)
+             trials_only=args.trials_only, worker=args.worker, log_target=args.log_target == "true",
+             ensemble_members=tuple(m for m in args.ensemble_members.split(",") if m))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -80,6 +82,16 @@ def _register(args: argparse.Namespace) -> None:
                  metrics_path=args.metrics, params_path=args.params,
                  registry_path=args.registry_out, max_rmse=args.max_rmse, min_r2=args.min_r2,
                  min_improvement=args.min_improvement)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from housing.reporting import report
+
+    report.run(report_path=args.out, metrics_path=args.metrics, tune_path=args.tune,
+               best_params_path=args.best_params, registry_path=args.registry,
+               monitoring_path=args.monitoring, params_path=args.params,
+               data_dir=args.data_dir, raw_path=args.raw, model_path=args.model,
+               ablation_path=args.ablation)
 
 
 def _rollback(args: argparse.Namespace) -> None:
@@ -120,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
                    nargs="+", type=float, default=[15.0, 30.0, 45.0])
     p.add_argument("--city-distances", "--city_distances", dest="city_distances",
                    action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--neighbor-ks", "--neighbor_ks", dest="neighbor_ks", nargs="*", type=int,
+                   default=[], help="neighbour counts for neighbour-target features; none: off")
+    p.add_argument("--neighbor-weighting", "--neighbor_weighting", dest="neighbor_weighting",
+                   choices=("uniform", "distance"), default="uniform")
+    p.add_argument("--seed", type=int, default=0, help="seed of the cross-fitting folds")
 
     p = command("tune", _tune, "Optuna search with K-fold CV, then refit the best model")
     p.add_argument("--matrix", type=Path, default=Path("data/processed/train_features.parquet"))
@@ -128,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--best-params", type=Path, default=Path("models/best_params.json"))
     p.add_argument("--metrics", type=Path, default=Path("reports/tune.json"))
     p.add_argument("--model", default="hist_gradient_boosting")
-    p.add_argument("--n-trials", type=int, default=30)
+    p.add_argument("--n-trials", type=int, default=30, help="0: the family's defaults")
     p.add_argument("--cv-folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--timeout", type=float, default=0, help="seconds; 0 means none")
@@ -137,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials-only", action="store_true",
                    help="join the study as an extra worker; write no outputs")
     p.add_argument("--worker", type=int, default=0, help="extra worker index (offsets the seed)")
+    p.add_argument("--log-target", choices=("true", "false"), default="false",
+                   help="learn log(MedHouseVal)")
+    p.add_argument("--ensemble-members", default="hist_gradient_boosting,lightgbm",
+                   help="comma-separated families blended by --model ensemble")
 
     p = command("evaluate", _evaluate, "test-set metrics, baselines, plots and figures")
     p.add_argument("--model", type=Path, default=Path("models/model.joblib"))
@@ -184,6 +205,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the batch's feature file (--no-features with --url)")
     p.add_argument("--labels", action="store_true", help="also write the labels file")
     p.add_argument("--url", default="", help="send the rows to this running service")
+
+    p = command("report", _report, "write Project_Report.md from the pipeline's outputs")
+    p.add_argument("--out", type=Path, default=Path("Project_Report.md"))
+    p.add_argument("--metrics", type=Path, default=Path("reports/metrics.json"))
+    p.add_argument("--tune", type=Path, default=Path("reports/tune.json"))
+    p.add_argument("--best-params", type=Path, default=Path("models/best_params.json"))
+    p.add_argument("--registry", type=Path, default=Path("reports/registry.json"))
+    p.add_argument("--monitoring", type=Path, default=Path("reports/monitoring.json"))
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument("--data-dir", type=Path, default=Path("data/processed"))
+    p.add_argument("--raw", type=Path, default=Path("data/raw/california_housing.parquet"))
+    p.add_argument("--model", type=Path, default=Path("models/model.joblib"))
+    p.add_argument("--ablation", type=Path, default=Path("reports/ablation.md"))
 
     p = command("rollback", _rollback, "move the production alias back to an earlier version")
     p.add_argument("--version", type=int, required=True)

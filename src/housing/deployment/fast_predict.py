@@ -67,27 +67,57 @@ class CompiledTrees:
         return self.value[node].reshape(n_rows, n_trees).sum(axis=1) + self.baseline
 
 
+def compile_regressor(regressor) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A fast predict over a float matrix for the regressors this project serves, or None.
+
+    Squared-error HistGradientBoosting compiles to CompiledTrees; LightGBM predicts from
+    its own booster; a VotingRegressor or a log-target wrapper compiles when its parts do.
+    """
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.ensemble import HistGradientBoostingRegressor, VotingRegressor
+
+    from housing.models.lgbm import LightGBMRegressor
+
+    if hasattr(regressor, "n_jobs") and regressor.n_jobs not in (None, 0, 1):
+        regressor.set_params(n_jobs=1)  # one request, one core: threads only add overhead
+    if isinstance(regressor, HistGradientBoostingRegressor):
+        if regressor._loss.__class__.__name__ != "HalfSquaredError":
+            return None
+        try:
+            return CompiledTrees(regressor).predict
+        except (AttributeError, KeyError, ValueError) as err:
+            logger.warning("serving without compiled trees: %s", err)
+            return None
+    if isinstance(regressor, LightGBMRegressor):
+        return regressor.predict
+    if isinstance(regressor, TransformedTargetRegressor):
+        inner = compile_regressor(regressor.regressor_)
+        if inner is None:
+            return None
+        return lambda X: regressor.inverse_func(inner(X))
+    if isinstance(regressor, VotingRegressor):
+        members = [compile_regressor(est) for est in regressor.estimators_]
+        if any(m is None for m in members):
+            return None
+        weights = np.asarray(regressor.weights if regressor.weights is not None
+                             else np.ones(len(members)), dtype=float)
+        weights = weights / weights.sum()
+        return lambda X: np.column_stack([m(X) for m in members]) @ weights
+    return None
+
+
 def compile_pipeline(pipeline, sample: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
     """A fast ``predict`` for the served Pipeline, checked against its own on ``sample``.
 
-    Small requests take the compiled trees; larger ones the Pipeline's own predict.
+    Small requests take the compiled path; larger ones the Pipeline's own predict.
     """
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    features, regressor = pipeline[:-1], pipeline[-1]
-    if hasattr(regressor, "n_jobs") and regressor.n_jobs not in (None, 1):
-        regressor.set_params(n_jobs=1)  # one request, one core: threads only add overhead
-    if not (isinstance(regressor, HistGradientBoostingRegressor)
-            and regressor._loss.__class__.__name__ == "HalfSquaredError"):
-        return pipeline.predict
-    try:
-        trees = CompiledTrees(regressor)
-    except (AttributeError, KeyError, ValueError) as err:
-        logger.warning("serving without compiled trees: %s", err)
+    features = pipeline[:-1]
+    fast = compile_regressor(pipeline[-1])
+    if fast is None:
         return pipeline.predict
 
     def compiled(frame: pd.DataFrame) -> np.ndarray:
-        return trees.predict(features.transform(frame).to_numpy(dtype=float))
+        return fast(features.transform(frame).to_numpy(dtype=float))
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
         if len(frame) > MAX_COMPILED_ROWS:
@@ -96,7 +126,7 @@ def compile_pipeline(pipeline, sample: pd.DataFrame) -> Callable[[pd.DataFrame],
 
     expected, got = pipeline.predict(sample), compiled(sample)
     if not np.allclose(got, expected, rtol=0, atol=TOLERANCE):
-        logger.warning("compiled trees disagree with the model (max diff %.3g); not used",
+        logger.warning("compiled predictor disagrees with the model (max diff %.3g); not used",
                        float(np.max(np.abs(got - expected))))
         return pipeline.predict
     return predict

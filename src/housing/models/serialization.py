@@ -11,8 +11,13 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     "housing.features.transformers.GeoFeatures",
     "housing.features.transformers.HouseholdRatios",
     "housing.features.transformers.LogFeatures",
+    "housing.models.lgbm.LightGBMRegressor",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.utils._bunch.Bunch",
+    "housing.features.neighbors.NeighborTargetFeatures",
 })
 
 

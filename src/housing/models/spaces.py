@@ -6,12 +6,15 @@ from typing import Any
 
 from sklearn.base import RegressorMixin
 
-MODEL_FAMILIES: tuple[str, ...] = ("hist_gradient_boosting", "random_forest", "elastic_net")
+MODEL_FAMILIES: tuple[str, ...] = ("hist_gradient_boosting", "lightgbm", "random_forest",
+                                   "elastic_net")
+ENSEMBLE = "ensemble"
 
 
-def check_family(model: str) -> str:
-    if model not in MODEL_FAMILIES:
-        raise ValueError(f"tune.model must be one of {', '.join(MODEL_FAMILIES)}; got '{model}'")
+def check_family(model: str, *, allow_ensemble: bool = False) -> str:
+    allowed = (*MODEL_FAMILIES, ENSEMBLE) if allow_ensemble else MODEL_FAMILIES
+    if model not in allowed:
+        raise ValueError(f"tune.model must be one of {', '.join(allowed)}; got '{model}'")
     return model
 
 
@@ -27,6 +30,16 @@ def suggest_params(trial, model: str) -> dict[str, Any]:
             "l2_regularization": trial.suggest_float("l2_regularization", 1e-6, 10.0, log=True),
             "max_features": trial.suggest_float("max_features", 0.4, 1.0),
         }
+    if model == "lightgbm":
+        return {
+            "n_estimators": trial.suggest_int("n_estimators", 300, 1200, step=100),
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 15, 127, log=True),
+            "min_child_samples": trial.suggest_int("min_child_samples", 5, 100, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-6, 10.0, log=True),
+        }
     if model == "random_forest":
         return {
             "n_estimators": trial.suggest_int("n_estimators", 100, 400, step=50),
@@ -40,13 +53,25 @@ def suggest_params(trial, model: str) -> dict[str, Any]:
     }
 
 
-def build_regressor(model: str, params: dict[str, Any], *, seed: int) -> RegressorMixin:
-    """An unfitted regressor of family ``model`` with ``params``, seeded."""
+def build_regressor(model: str, params: dict[str, Any], *, seed: int,
+                    log_target: bool = False) -> RegressorMixin:
+    """An unfitted regressor of family ``model`` with ``params``, seeded; with
+    ``log_target`` it learns log(MedHouseVal) and predicts back in 100k USD."""
     check_family(model)
+    if log_target:
+        import numpy as np
+        from sklearn.compose import TransformedTargetRegressor
+
+        return TransformedTargetRegressor(regressor=build_regressor(model, params, seed=seed),
+                                          func=np.log, inverse_func=np.exp)
     if model == "hist_gradient_boosting":
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         return HistGradientBoostingRegressor(early_stopping=False, random_state=seed, **params)
+    if model == "lightgbm":
+        from housing.models.lgbm import LightGBMRegressor
+
+        return LightGBMRegressor(random_state=seed, **params)
     if model == "random_forest":
         from sklearn.ensemble import RandomForestRegressor
 

@@ -55,6 +55,23 @@ def test_other_families_use_their_own_predict(hgb_pipeline, rows, housing_frame)
     assert forest[-1].n_jobs == 1
 
 
+def test_log_target_ensembles_compile_and_agree(hgb_pipeline, rows, housing_frame):
+    from sklearn.ensemble import VotingRegressor
+
+    train = housing_frame.sample(n=1500, random_state=6)
+    features = hgb_pipeline[:-1]
+    X = features.transform(train[list(FEATURES)])
+    blend = VotingRegressor([
+        ("hgb", build_regressor("hist_gradient_boosting", {"max_iter": 60}, seed=0,
+                                log_target=True)),
+        ("lgbm", build_regressor("lightgbm", {"n_estimators": 60}, seed=0, log_target=True)),
+    ], weights=[0.7, 0.3]).fit(X, train[TARGET])
+    model = Pipeline([("features", features), ("regressor", blend)])
+    predict = compile_pipeline(model, rows)
+    assert predict is not model.predict
+    np.testing.assert_allclose(predict(rows.head(5)), model.predict(rows.head(5)), atol=1e-9)
+
+
 def test_disagreement_falls_back(hgb_pipeline, rows, monkeypatch):
     monkeypatch.setattr(CompiledTrees, "predict", lambda self, X: np.zeros(len(X)))
     assert compile_pipeline(hgb_pipeline, rows) == hgb_pipeline.predict

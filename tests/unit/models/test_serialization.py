@@ -13,6 +13,7 @@ from housing.models.serialization import (
 from housing.models.spaces import MODEL_FAMILIES, build_regressor
 
 SMALL = {"hist_gradient_boosting": {"max_iter": 20}, "random_forest": {"n_estimators": 5},
+         "lightgbm": {"n_estimators": 20},
          "elastic_net": {"alpha": 0.01}}
 
 

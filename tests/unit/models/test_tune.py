@@ -74,7 +74,8 @@ def test_study_name_changes_with_inputs():
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"model": "xgb"}, "tune.model"),
-    ({"n_trials": 0}, "n_trials"),
+    ({"n_trials": -1}, "n_trials"),
+    ({"model": "ensemble", "ensemble_members": ("lightgbm",)}, "ensemble_members"),
     ({"cv_folds": 1}, "cv_folds"),
 ])
 def test_bad_tune_params_are_named(kwargs, message, tmp_path):
@@ -83,3 +84,12 @@ def test_bad_tune_params_are_named(kwargs, message, tmp_path):
                 metrics_path=tmp_path / "t", model="elastic_net", n_trials=3, cv_folds=3, seed=0)
     with pytest.raises(ValueError, match=message):
         tune.run(**{**args, **kwargs})
+
+
+def test_zero_trials_means_the_family_defaults(small_matrix):
+    _, X, y = small_matrix
+    found = tune.tune_family("hist_gradient_boosting", X, y, n_trials=0, cv_folds=3, seed=0,
+                             timeout=None, storage="", study_name="", data_md5="x",
+                             log_target=False, worker=0)
+    assert found["params"] == {} and found["study_name"] is None
+    assert 0 < found["cv_rmse_mean"] < 1.0

@@ -1,0 +1,115 @@
+"""Geographic neighbour-target features: what nearby districts are worth.
+
+A leak-free target encoder over space, following scikit-learn's TargetEncoder
+pattern: ``fit_transform`` is cross-fitted, so each training row's features come only
+from the targets of rows in other folds (never its own); ``transform`` uses every
+training row. In a Pipeline, ``fit`` calls ``fit_transform``, so the model trains on the
+out-of-fold features and serves with the full neighbourhood.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import KFold
+from sklearn.utils.validation import check_is_fitted
+
+from housing.features.transformers import EARTH_RADIUS_KM
+
+COORDINATES = ("Latitude", "Longitude")
+
+
+def unit_vectors(lat, lon) -> np.ndarray:
+    """Points on the unit sphere, so Euclidean neighbours are great-circle neighbours."""
+    lat, lon = np.deg2rad(np.asarray(lat, float)), np.deg2rad(np.asarray(lon, float))
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
+    """Mean (optionally distance-weighted) target and spread of the k nearest districts.
+
+    Appends, for each k in ``ks``: ``nbr{k}_mean``, ``nbr{k}_std`` and ``nbr{k}_km``
+    (mean distance to those neighbours).
+    """
+
+    def __init__(self, ks: tuple[int, ...] = (8, 32), weighting: str = "uniform",
+                 n_splits: int = 5, random_state: int = 0):
+        self.ks = ks
+        self.weighting = weighting
+        self.n_splits = n_splits
+        self.random_state = random_state
+
+    def _check(self, X: pd.DataFrame) -> None:
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(f"NeighborTargetFeatures expects a pandas DataFrame, got {type(X)}")
+        missing = [c for c in COORDINATES if c not in X.columns]
+        if missing:
+            raise ValueError(f"NeighborTargetFeatures: missing columns {missing}")
+        if self.weighting not in ("uniform", "distance"):
+            raise ValueError(f"weighting must be 'uniform' or 'distance', got {self.weighting}")
+        if not self.ks or min(self.ks) < 1:
+            raise ValueError(f"ks must be positive neighbour counts, got {self.ks}")
+
+    def _state(self, X: pd.DataFrame, y) -> tuple[np.ndarray, np.ndarray]:
+        y = np.asarray(y, dtype=float)
+        if y.shape[0] != len(X) or not np.all(np.isfinite(y)):
+            raise ValueError("NeighborTargetFeatures needs one finite target per row")
+        return unit_vectors(X["Latitude"], X["Longitude"]), y
+
+    def fit(self, X: pd.DataFrame, y=None):
+        from sklearn.neighbors import KDTree
+
+        self._check(X)
+        self.points_, self.targets_ = self._state(X, y)
+        self.tree_ = KDTree(self.points_)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        return self
+
+    def _features(self, tree, targets: np.ndarray, points: np.ndarray) -> dict[str, np.ndarray]:
+        k_max = min(max(self.ks), len(targets))
+        distance, index = tree.query(points, k=k_max)  # chord lengths on the unit sphere
+        km = 2 * EARTH_RADIUS_KM * np.arcsin(np.clip(distance / 2, 0, 1))
+        out: dict[str, np.ndarray] = {}
+        for k in self.ks:
+            k_eff = min(k, k_max)
+            values, dist = targets[index[:, :k_eff]], km[:, :k_eff]
+            weights = 1.0 / (dist + 1.0) if self.weighting == "distance" else np.ones_like(dist)
+            mean = np.sum(values * weights, axis=1) / np.sum(weights, axis=1)
+            out[f"nbr{k}_mean"] = mean
+            out[f"nbr{k}_std"] = np.sqrt(
+                np.sum(weights * (values - mean[:, None]) ** 2, axis=1) / np.sum(weights, axis=1))
+            out[f"nbr{k}_km"] = dist.mean(axis=1)
+        return out
+
+    def _append(self, X: pd.DataFrame, new: dict[str, np.ndarray]) -> pd.DataFrame:
+        values = np.column_stack([X.to_numpy(dtype=float), *new.values()])
+        return pd.DataFrame(values, columns=[*X.columns, *new], index=X.index)
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "tree_")
+        self._check(X)
+        points = unit_vectors(X["Latitude"], X["Longitude"])
+        return self._append(X, self._features(self.tree_, self.targets_, points))
+
+    def fit_transform(self, X: pd.DataFrame, y=None, **fit_params) -> pd.DataFrame:
+        """Cross-fitted: each row's features come from the other folds' targets only."""
+        from sklearn.neighbors import KDTree
+
+        self.fit(X, y)
+        new = {name: np.empty(len(X)) for name in self._names()}
+        folds = KFold(n_splits=self.n_splits, shuffle=True, random_state=self.random_state)
+        for fit_idx, out_idx in folds.split(self.points_):
+            fold = self._features(KDTree(self.points_[fit_idx]), self.targets_[fit_idx],
+                                  self.points_[out_idx])
+            for name, values in fold.items():
+                new[name][out_idx] = values
+        return self._append(X, new)
+
+    def _names(self) -> list[str]:
+        return [f"nbr{k}_{s}" for k in self.ks for s in ("mean", "std", "km")]
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "feature_names_in_")
+        return np.asarray([*self.feature_names_in_, *self._names()], dtype=object)

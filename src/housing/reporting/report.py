@@ -1,0 +1,162 @@
+"""The report stage: Project_Report.md from the pipeline's outputs, so it is always true to
+dvc.lock. Pure rendering functions over the loaded outputs, thin I/O in ``run``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from housing.config import FEATURES, TARGET
+from housing.io import atomic_path, read_json
+
+logger = logging.getLogger(__name__)
+
+# Published test RMSE on a 20% split of this data set (Gorishniy et al., "TabR: Tabular
+# Deep Learning Meets Nearest Neighbors", 2023), and the untuned reference.
+ANCHORS: tuple[tuple[str, str], ...] = (
+    ("TabR, ensemble of five", "0.3914"),
+    ("TabR, single model", "0.3998"),
+    ("tuned gradient-boosted trees (same work)", "0.429–0.435"),
+    ("untuned HistGradientBoostingRegressor", "≈ 0.46"),
+)
+FIGURES = ("predicted_vs_actual", "residuals", "error_by_decile", "feature_importance")
+METRICS = ("rmse", "mae", "r2", "mape", "median_ae")
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def metrics_table(metrics: dict[str, Any]) -> list[str]:
+    lines = [_row(["model", *METRICS]), _row(["---", *["---:"] * len(METRICS)])]
+    named = [("this pipeline", metrics["model"])] + [
+        (f"baseline: {name.replace('_', ' ')}", values)
+        for name, values in sorted(metrics["baselines"].items())]
+    for name, values in named:
+        lines.append(_row([name, *(f"{values[m]:.4f}" for m in METRICS)]))
+    return lines
+
+
+def render(*, metrics: dict, tune: dict, best: dict, params: dict, registry: dict | None,
+           monitoring: dict | None, rows: dict[str, int], ablation: str | None,
+           lineage: dict[str, str]) -> str:
+    """The whole report as Markdown."""
+    rmse = metrics["model"]["rmse"]
+    out: list[str] = [
+        "# California Housing: project report",
+        "",
+        "Written by the `report` stage of `dvc repro` from the pipeline's own outputs; every "
+        "number below comes from a file whose hash is in `dvc.lock`.",
+        "",
+        "Lineage: " + ", ".join(f"`{k}` md5 `{v}`" for k, v in sorted(lineage.items())) + ".",
+        "",
+        "## Data",
+        "",
+        f"The California Housing data set through scikit-learn's `fetch_california_housing`: "
+        f"{rows['raw']:,} districts, 8 numeric features ({', '.join(FEATURES)}), target "
+        f"`{TARGET}` in units of 100,000 USD. The test set is the test part of "
+        f"`train_test_split(X, y, test_size=0.2, random_state=0)` ({rows['test']:,} rows); a "
+        f"stream pool of {rows['stream']:,} rows (`prepare.stream_fraction` = "
+        f"{params['prepare']['stream_fraction']}) is held back for monitoring; the model "
+        f"trains on {rows['train']:,} rows.",
+        "",
+        "## Method",
+        "",
+        "- Features: household ratios, `log1p` of "
+        f"{', '.join(params['featurize']['log_columns'])}, "
+        f"coordinates rotated by {len(params['featurize']['rotation_angles'])} angles, "
+        f"distances to the major cities"
+        + (f", and neighbour-target features (k = "
+           f"{', '.join(map(str, params['featurize']['neighbor_ks']))}, "
+           f"{params['featurize']['neighbor_weighting']} weighting, cross-fitted out of fold)"
+           if params["featurize"].get("neighbor_ks") else "") + ".",
+        f"- Model: `{best['model']}`"
+        + (f" blending {', '.join(f'{k} ({v:.2f})' for k, v in best['weights'].items())} "
+           "with weights fitted on out-of-fold predictions" if "weights" in best else "")
+        + (", learning log(target)" if best.get("log_target") else "") + ".",
+        f"- Tuning: Optuna TPE (seed {params['tune']['seed']}), "
+        f"{params['tune']['n_trials']} trials per family, {params['tune']['cv_folds']}-fold "
+        f"cross-validation on the training set; {tune.get('n_complete', 0)} complete and "
+        f"{tune.get('n_pruned', 0)} pruned trials; cross-validated RMSE "
+        f"{tune['cv_rmse_mean']:.4f}.",
+        "",
+        "## Test metrics",
+        "",
+        *metrics_table(metrics),
+        "",
+        "Published anchors (test RMSE on a 20% split of the same data):",
+        "",
+        _row(["model", "test RMSE"]), _row(["---", "---:"]),
+        _row(["**this pipeline**", f"**{rmse:.4f}**"]),
+        *(_row([name, value]) for name, value in ANCHORS),
+        "",
+    ]
+    if ablation:
+        out += ["## Ablation", "", ablation.strip(), ""]
+    out += ["## Figures", ""]
+    out += [f"![{name.replace('_', ' ')}](reports/figures/{name}.png)" for name in FIGURES]
+    out += ["", "## Registry decision", ""]
+    if registry:
+        production = registry.get("production")
+        out += [
+            f"Registered `{registry['model_name']}` version {registry['version']} with aliases "
+            f"{', '.join(f'`{a}`' for a in registry['aliases'])}.",
+            "",
+            *(f"- {reason}" for reason in registry["reasons"]),
+            "",
+            f"Candidate RMSE {registry['candidate']['rmse']:.4f}"
+            + (f"; production (version {production['version']}) RMSE "
+               f"{production['rmse']:.4f} on the same test set" if production else
+               "; there was no production version") + ".",
+        ]
+    out += ["", "## Monitoring", ""]
+    if monitoring:
+        out.append(f"Production version: {monitoring.get('production_version')}; rows "
+                   f"analysed: {monitoring.get('rows_analysed', 0)}; accepted batches: "
+                   f"{monitoring.get('accepted_batches', 0)}; retrain: "
+                   f"{'yes' if monitoring.get('retrain') else 'no'}.")
+        out += ["", *(f"- {r}" for r in monitoring.get("reasons", []))]
+        batches = monitoring.get("batches") or {}
+        if batches:
+            out += ["", _row(["batch", "rows", "estimated RMSE", "realized RMSE",
+                              "drifted features"]), _row(["---", "---:", "---:", "---:", "---:"])]
+            for name, b in sorted(batches.items()):
+                realized = "–" if b["realized_rmse"] is None else f"{b['realized_rmse']:.4f}"
+                out.append(_row([name, b["rows"], f"{b['estimated_rmse']:.4f}", realized,
+                                 b["drifted_features"]]))
+    return "\n".join(out) + "\n"
+
+
+def _rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def run(*, report_path: Path, metrics_path: Path, tune_path: Path, best_params_path: Path,
+        registry_path: Path, monitoring_path: Path, params_path: Path, data_dir: Path,
+        raw_path: Path, model_path: Path, ablation_path: Path) -> None:
+    """Gather the outputs and write the report atomically."""
+    from housing.models.tracking import file_md5
+
+    rows = {name: _rows(data_dir / f"{name}.parquet") for name in ("train", "test", "stream")}
+    rows["raw"] = _rows(raw_path)
+    text = render(
+        metrics=read_json(metrics_path), tune=read_json(tune_path),
+        best=read_json(best_params_path), params=yaml.safe_load(params_path.read_text()),
+        registry=read_json(registry_path) if registry_path.exists() else None,
+        monitoring=read_json(monitoring_path) if monitoring_path.exists() else None,
+        rows=rows, ablation=ablation_path.read_text() if ablation_path.exists() else None,
+        lineage={model_path.as_posix(): file_md5(model_path),
+                 (data_dir / "train.parquet").as_posix(): file_md5(data_dir / "train.parquet"),
+                 (data_dir / "test.parquet").as_posix(): file_md5(data_dir / "test.parquet")},
+    )
+    with atomic_path(report_path) as tmp:
+        tmp.write_text(text)
+    logger.info("wrote %s", report_path)
+
+
+

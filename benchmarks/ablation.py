@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -22,9 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from housing.io import write_csv  # noqa: E402
-from tests.integration.conftest import make_workspace, run  # noqa: E402
-
-SHARED_CACHE = REPO_ROOT.parent / "shared" / "scikit_learn_data"
+from tests.integration.conftest import default_data_cache, make_workspace, run  # noqa: E402
 FEATURE_SETS = {"geographic": "[]", "geographic + neighbour targets": "[8,32]"}
 FAMILIES = ("hist_gradient_boosting", "lightgbm", "ensemble")
 
@@ -37,8 +34,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports")
     args = parser.parse_args()
-    if not os.environ.get("SCIKIT_LEARN_DATA") and SHARED_CACHE.is_dir():
-        os.environ["SCIKIT_LEARN_DATA"] = str(SHARED_CACHE)
+    default_data_cache()
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="housing-ablation-") as tmp:

@@ -12,7 +12,6 @@ cross-validation of an untuned HistGradientBoostingRegressor on the same trainin
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -24,9 +23,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.integration.conftest import make_workspace, run  # noqa: E402
-
-SHARED_CACHE = REPO_ROOT.parent / "shared" / "scikit_learn_data"
+from tests.integration.conftest import default_data_cache, make_workspace, run  # noqa: E402
 
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
@@ -76,8 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE")
     args = parser.parse_args()
-    if not os.environ.get("SCIKIT_LEARN_DATA") and SHARED_CACHE.is_dir():
-        os.environ["SCIKIT_LEARN_DATA"] = str(SHARED_CACHE)
+    default_data_cache()
 
     with tempfile.TemporaryDirectory(prefix="housing-bench-") as tmp:
         workspace = make_workspace(Path(tmp) / "housing", small=False)

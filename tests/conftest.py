@@ -11,13 +11,13 @@ import pytest
 from housing.config import FEATURES, TARGET, go_offline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_CACHE = REPO_ROOT.parent / "shared" / "scikit_learn_data"
 
 
 def pytest_configure(config):
+    from tests.integration.conftest import default_data_cache
+
     go_offline()
-    if not os.environ.get("SCIKIT_LEARN_DATA") and SHARED_CACHE.is_dir():
-        os.environ["SCIKIT_LEARN_DATA"] = str(SHARED_CACHE)
+    default_data_cache()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,13 @@ import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_CACHE = REPO_ROOT.parent / "shared" / "scikit_learn_data"
+
+
+def default_data_cache() -> None:
+    """Point SCIKIT_LEARN_DATA at ../shared's cache unless it is set (no network here)."""
+    if not os.environ.get("SCIKIT_LEARN_DATA") and SHARED_CACHE.is_dir():
+        os.environ["SCIKIT_LEARN_DATA"] = str(SHARED_CACHE)
 
 # Small params: a full pipeline in well under a minute, same code paths as the defaults.
 SMALL_PARAMS = {

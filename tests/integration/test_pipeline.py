@@ -35,11 +35,15 @@ def test_outputs_exist(pipeline_workspace):
                 "data/processed/test.parquet", "data/processed/stream.parquet",
                 "models/model.joblib", "models/best_params.json", "reports/metrics.json",
                 "reports/registry.json", "reports/plots/predictions.csv",
-                "reports/figures/predicted_vs_actual.png", "logs/tune.log"]:
+                "reports/figures/predicted_vs_actual.png", "logs/tune.log",
+                "Project_Report.md"]:
         assert (ws / rel).is_file(), rel
     lock = (ws / "dvc.lock").read_text()
-    for stage in ("monitor", *TRAINING_STAGES):
+    for stage in ("monitor", *TRAINING_STAGES, "report"):
         assert f"  {stage}:" in lock
+    report = (ws / "Project_Report.md").read_text()
+    metrics = json.loads((ws / "reports/metrics.json").read_text())
+    assert f"**{metrics['model']['rmse']:.4f}**" in report and "TabR" in report
 
 
 def test_metrics_are_sane(pipeline_workspace):

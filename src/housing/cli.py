@@ -52,7 +52,8 @@ def _featurize(args: argparse.Namespace) -> None:
                   featurizer_path=args.featurizer, log_columns=tuple(args.log_columns),
                   rotation_angles=tuple(args.rotation_angles),
                   city_distances=args.city_distances, neighbor_ks=tuple(args.neighbor_ks),
-                  neighbor_weighting=args.neighbor_weighting, seed=args.seed)
+                  neighbor_weighting=args.neighbor_weighting,
+                  neighbor_coordinates=args.neighbor_coordinates, seed=args.seed)
 
 
 def _tune(args: argparse.Namespace) -> None:
@@ -136,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default=[], help="neighbour counts for neighbour-target features; none: off")
     p.add_argument("--neighbor-weighting", "--neighbor_weighting", dest="neighbor_weighting",
                    choices=("uniform", "distance"), default="uniform")
+    p.add_argument("--neighbor-coordinates", "--neighbor_coordinates",
+                   dest="neighbor_coordinates", choices=("sphere", "degrees"), default="sphere",
+                   help="neighbours by great-circle distance or by flat latitude/longitude")
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-fitting folds")
 
     p = command("tune", _tune, "Optuna search with K-fold CV, then refit the best model")

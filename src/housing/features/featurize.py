@@ -24,6 +24,7 @@ def build_feature_pipeline(
     city_distances: bool,
     neighbor_ks: tuple[int, ...] = (),
     neighbor_weighting: str = "uniform",
+    neighbor_coordinates: str = "sphere",
     seed: int = 0,
 ) -> Pipeline:
     """The feature steps of the served model, from featurize params."""
@@ -36,7 +37,7 @@ def build_feature_pipeline(
     if neighbor_ks:
         steps.append(("neighbors", NeighborTargetFeatures(
             ks=tuple(int(k) for k in neighbor_ks), weighting=neighbor_weighting,
-            random_state=seed)))
+            coordinates=neighbor_coordinates, random_state=seed)))
     return Pipeline(steps)
 
 
@@ -50,7 +51,8 @@ def fit_features(train: pd.DataFrame, pipeline: Pipeline) -> tuple[Pipeline, pd.
 def run(*, train_path: Path, matrix_path: Path, featurizer_path: Path,
         log_columns: tuple[str, ...], rotation_angles: tuple[float, ...],
         city_distances: bool, neighbor_ks: tuple[int, ...] = (),
-        neighbor_weighting: str = "uniform", seed: int = 0) -> None:
+        neighbor_weighting: str = "uniform", neighbor_coordinates: str = "sphere",
+        seed: int = 0) -> None:
     """Fit the feature pipeline on the training set; write it and the training matrix.
 
     Neighbour-target features in the matrix are out-of-fold (see NeighborTargetFeatures).
@@ -58,7 +60,8 @@ def run(*, train_path: Path, matrix_path: Path, featurizer_path: Path,
     train = pd.read_parquet(train_path)
     pipeline = build_feature_pipeline(
         log_columns=log_columns, rotation_angles=rotation_angles, city_distances=city_distances,
-        neighbor_ks=neighbor_ks, neighbor_weighting=neighbor_weighting, seed=seed,
+        neighbor_ks=neighbor_ks, neighbor_weighting=neighbor_weighting,
+        neighbor_coordinates=neighbor_coordinates, seed=seed,
     )
     pipeline, matrix = fit_features(train, pipeline)
     matrix.insert(0, ROW_ID, train[ROW_ID].to_numpy())

@@ -26,17 +26,40 @@ def unit_vectors(lat, lon) -> np.ndarray:
     return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
 
 
+def degree_points(lat, lon) -> np.ndarray:
+    """Plain (latitude, longitude) in degrees: the flat-map neighbourhood."""
+    return np.column_stack([np.asarray(lat, float), np.asarray(lon, float)])
+
+
+def haversine_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Great-circle km between (lat, lon) degree arrays that broadcast against each other."""
+    lat1, lon1 = np.deg2rad(a[..., 0]), np.deg2rad(a[..., 1])
+    lat2, lon2 = np.deg2rad(b[..., 0]), np.deg2rad(b[..., 1])
+    h = (np.sin((lat2 - lat1) / 2) ** 2
+         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
+
+
+COORDINATE_SYSTEMS = {"sphere": unit_vectors, "degrees": degree_points}
+
+
 class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
     """Mean (optionally distance-weighted) target and spread of the k nearest districts.
 
     Appends, for each k in ``ks``: ``nbr{k}_mean``, ``nbr{k}_std`` and ``nbr{k}_km``
-    (mean distance to those neighbours).
+    (mean great-circle distance to those neighbours). ``coordinates`` chooses how the
+    neighbours are found: ``sphere`` (great-circle) or ``degrees`` (flat latitude and
+    longitude, which shrinks east-west distances by cos(latitude)).
     """
 
+    # Versions registered before the option existed load without it: they used the sphere.
+    coordinates = "sphere"
+
     def __init__(self, ks: tuple[int, ...] = (8, 32), weighting: str = "uniform",
-                 n_splits: int = 5, random_state: int = 0):
+                 coordinates: str = "sphere", n_splits: int = 5, random_state: int = 0):
         self.ks = ks
         self.weighting = weighting
+        self.coordinates = coordinates
         self.n_splits = n_splits
         self.random_state = random_state
 
@@ -50,12 +73,18 @@ class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
             raise ValueError(f"weighting must be 'uniform' or 'distance', got {self.weighting}")
         if not self.ks or min(self.ks) < 1:
             raise ValueError(f"ks must be positive neighbour counts, got {self.ks}")
+        if self.coordinates not in COORDINATE_SYSTEMS:
+            raise ValueError(f"coordinates must be one of {', '.join(COORDINATE_SYSTEMS)}, "
+                             f"got {self.coordinates}")
+
+    def _points(self, X: pd.DataFrame) -> np.ndarray:
+        return COORDINATE_SYSTEMS[self.coordinates](X["Latitude"], X["Longitude"])
 
     def _state(self, X: pd.DataFrame, y) -> tuple[np.ndarray, np.ndarray]:
         y = np.asarray(y, dtype=float)
         if y.shape[0] != len(X) or not np.all(np.isfinite(y)):
             raise ValueError("NeighborTargetFeatures needs one finite target per row")
-        return unit_vectors(X["Latitude"], X["Longitude"]), y
+        return self._points(X), y
 
     def fit(self, X: pd.DataFrame, y=None):
         from sklearn.neighbors import KDTree
@@ -69,8 +98,11 @@ class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
 
     def _features(self, tree, targets: np.ndarray, points: np.ndarray) -> dict[str, np.ndarray]:
         k_max = min(max(self.ks), len(targets))
-        distance, index = tree.query(points, k=k_max)  # chord lengths on the unit sphere
-        km = 2 * EARTH_RADIUS_KM * np.arcsin(np.clip(distance / 2, 0, 1))
+        distance, index = tree.query(points, k=k_max)
+        if self.coordinates == "sphere":  # chord lengths on the unit sphere
+            km = 2 * EARTH_RADIUS_KM * np.arcsin(np.clip(distance / 2, 0, 1))
+        else:
+            km = haversine_pairs(points[:, None, :], np.asarray(tree.data)[index])
         out: dict[str, np.ndarray] = {}
         for k in self.ks:
             k_eff = min(k, k_max)
@@ -90,8 +122,7 @@ class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "tree_")
         self._check(X)
-        points = unit_vectors(X["Latitude"], X["Longitude"])
-        return self._append(X, self._features(self.tree_, self.targets_, points))
+        return self._append(X, self._features(self.tree_, self.targets_, self._points(X)))
 
     def fit_transform(self, X: pd.DataFrame, y=None, **fit_params) -> pd.DataFrame:
         """Cross-fitted: each row's features come from the other folds' targets only."""

@@ -63,8 +63,22 @@ def test_distance_weighting_favours_closer_districts():
     assert uniform == pytest.approx(7 / 3) and weighted < uniform
 
 
+def test_coordinate_systems_choose_different_nearest_districts():
+    # From (40N, 120W): 0.45 degrees north is 50 km, 0.5 degrees west only 42.6 km.
+    X = pd.DataFrame({"Latitude": [40.45, 40.0], "Longitude": [-120.0, -120.5]})
+    y = np.array([1.0, 3.0])
+    probe = pd.DataFrame({"Latitude": [40.0], "Longitude": [-120.0]})
+    sphere = NeighborTargetFeatures(ks=(1,)).fit(X, y).transform(probe)
+    degrees = NeighborTargetFeatures(ks=(1,), coordinates="degrees").fit(X, y).transform(probe)
+    assert sphere["nbr1_mean"][0] == 3.0
+    assert sphere["nbr1_km"][0] == pytest.approx(42.6, abs=0.3)
+    assert degrees["nbr1_mean"][0] == 1.0
+    assert degrees["nbr1_km"][0] == pytest.approx(50.0, abs=0.3)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"weighting": "gaussian"}, "weighting"), ({"ks": ()}, "ks"), ({"ks": (0,)}, "ks")])
+    ({"weighting": "gaussian"}, "weighting"), ({"ks": ()}, "ks"), ({"ks": (0,)}, "ks"),
+    ({"coordinates": "mercator"}, "coordinates")])
 def test_bad_options_are_named(districts, kwargs, message):
     X, y = districts
     with pytest.raises(ValueError, match=message):
@@ -77,3 +91,11 @@ def test_needs_targets_and_coordinates(districts):
         NeighborTargetFeatures().fit(X, y[:-1])
     with pytest.raises(ValueError, match="Latitude"):
         NeighborTargetFeatures().fit(X.drop(columns="Latitude"), y)
+
+
+def test_encoders_saved_before_the_coordinates_option_still_transform(districts):
+    X, y = districts
+    enc = NeighborTargetFeatures(ks=(3,)).fit(X, y)
+    expected = enc.transform(X)
+    del enc.__dict__["coordinates"]  # how a version registered earlier comes back
+    pd.testing.assert_frame_equal(enc.transform(X), expected)

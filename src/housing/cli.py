@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures-dir", type=Path, default=Path("reports/figures/monitoring"))
     p.add_argument("--chunk-size", type=int, default=1000)
     p.add_argument("--ks-threshold", type=float, default=0.07)
-    p.add_argument("--max-rmse-increase", type=float, default=0.1)
+    p.add_argument("--max-rmse-increase", type=float, default=0.2)
     p.add_argument("--min-drifted-features", type=int, default=1)
     p.add_argument("--use-multivariate", choices=("true", "false"), default="false")
 

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-from housing.io import write_csv  # noqa: E402
-from tests.integration.conftest import default_data_cache, make_workspace, run  # noqa: E402
+from housing.io import write_csv
+from housing.workspace import default_data_cache, make_workspace, run
 FEATURE_SETS = {"geographic": "[]", "geographic + neighbour targets": "[8,32]"}
 FAMILIES = ("hist_gradient_boosting", "lightgbm", "ensemble")
 
@@ -34,11 +32,11 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports")
     args = parser.parse_args()
-    default_data_cache()
+    default_data_cache(REPO_ROOT)
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="housing-ablation-") as tmp:
-        workspace = make_workspace(Path(tmp) / "housing", small=False)
+        workspace = make_workspace(REPO_ROOT, Path(tmp) / "housing", small=False)
         for feature_set, ks in FEATURE_SETS.items():
             for family in FAMILIES:
                 for trials in (0, args.trials):

@@ -11,26 +11,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-from housing.reporting.report import ANCHORS  # noqa: E402
-from tests.integration.conftest import default_data_cache, make_workspace, run  # noqa: E402
+from housing.reporting.report import ANCHORS
+from housing.workspace import default_data_cache, make_workspace, run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE")
     args = parser.parse_args()
-    default_data_cache()
+    default_data_cache(REPO_ROOT)
     overrides = ["prepare.stream_fraction=0", *args.set]
     with tempfile.TemporaryDirectory(prefix="housing-accuracy-") as tmp:
-        workspace = make_workspace(Path(tmp) / "housing", small=False)
+        workspace = make_workspace(REPO_ROOT, Path(tmp) / "housing", small=False)
         start = time.perf_counter()
         cmd = ["dvc", "exp", "run", "evaluate"]
         for item in overrides:
@@ -42,7 +40,7 @@ def main() -> None:
         train_rows = json.loads((workspace / "reports/tune.json").read_text())
     model = metrics["model"]
     print(f"overrides: {' '.join(overrides)}; model {best['model']}"
-          + (f" (weights {best['weights']})" if "weights" in best else "")
+          + f" (weights {best['weights']})"
           + f"; {seconds:.0f} s; CV RMSE {train_rows['cv_rmse_mean']:.4f}")
     print("\n| model | test RMSE |\n| --- | ---: |")
     print(f"| **this pipeline, stream_fraction=0** | **{model['rmse']:.4f}** |")

@@ -16,7 +16,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,21 +32,20 @@ def main() -> None:
 
     from housing.config import FEATURES, TARGET, go_offline
     from housing.monitoring.monitor import PREDICTION, Monitors, production_reference
-    from housing.monitoring.rules import RetrainRule, retrain_verdict
+    from housing.models.metrics import rmse
+    from housing.monitoring.rules import retrain_verdict
+    from housing.params import load_params
     from housing.monitoring.simulate import SCENARIOS, simulate_batch
 
     go_offline()
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["monitor"]
-    rows = args.rows or params["chunk_size"]
+    rule = load_params(REPO_ROOT / "params.yaml").monitor
+    rows = args.rows or rule.chunk_size
     found = production_reference()
     if found is None:
         raise SystemExit("no production version: run `dvc repro` first")
     version, reference, model = found
-    reference_rmse = float(np.sqrt(np.mean((reference[PREDICTION] - reference[TARGET]) ** 2)))
-    monitors = Monitors(reference, chunk_size=params["chunk_size"],
-                        ks_threshold=params["ks_threshold"])
-    rule = RetrainRule(params["max_rmse_increase"], params["min_drifted_features"],
-                       params["use_multivariate"])
+    reference_rmse = rmse(reference[TARGET], reference[PREDICTION])
+    monitors = Monitors(reference, chunk_size=rule.chunk_size, ks_threshold=rule.ks_threshold)
     stream = pd.read_parquet(REPO_ROOT / "data/processed/stream.parquet")
 
     print(f"production version {version.version}; reference RMSE {reference_rmse:.4f}; "

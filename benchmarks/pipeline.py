@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,9 +20,10 @@ from pathlib import Path
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-from tests.integration.conftest import default_data_cache, make_workspace, run  # noqa: E402
+from housing.params import PipelineParams, TuneParams, load_params
+from housing.workspace import (TRAINING_STAGES, default_data_cache, make_workspace, run,
+                               set_params)
 
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
@@ -32,7 +32,7 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
     return time.perf_counter() - start, result.stdout
 
 
-def baseline_cv_seconds(workspace: Path, cv_folds: int, seed: int) -> float:
+def baseline_cv_seconds(workspace: Path, tune: TuneParams) -> float:
     """One K-fold CV of an untuned HistGradientBoostingRegressor on the training matrix."""
     import pandas as pd
 
@@ -40,7 +40,7 @@ def baseline_cv_seconds(workspace: Path, cv_folds: int, seed: int) -> float:
 
     X, y = split_matrix(pd.read_parquet(workspace / "data/processed/train_features.parquet"))
     start = time.perf_counter()
-    cross_validate("hist_gradient_boosting", {}, X, y, cv_folds=cv_folds, seed=seed)
+    cross_validate("hist_gradient_boosting", {}, X, y, tune)
     return time.perf_counter() - start
 
 
@@ -51,32 +51,36 @@ def trial_seconds(workspace: Path) -> tuple[float, int, int]:
     import optuna
 
     best = json.loads((workspace / "models/best_params.json").read_text())
-    study = optuna.load_study(study_name=best["study_name"],
-                              storage=f"sqlite:///{workspace / 'optuna.db'}")
-    done = [t for t in study.trials if t.datetime_complete and t.datetime_start]
+    done = [t for member in best["members"].values() if member["study_name"]
+            for t in optuna.load_study(study_name=member["study_name"],
+                                       storage=f"sqlite:///{workspace / 'optuna.db'}").trials
+            if t.datetime_complete and t.datetime_start]
+    if not done:
+        return 0.0, 0, 0
     durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
     complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in done)
     return statistics.mean(durations), complete, len(done) - complete
 
 
-def apply_overrides(workspace: Path, overrides: list[str]) -> dict:
-    params = yaml.safe_load((workspace / "params.yaml").read_text())
+def apply_overrides(workspace: Path, overrides: list[str]) -> PipelineParams:
+    """Apply GROUP.KEY=VALUE overrides (values in YAML) and validate the result."""
+    changes: dict[str, dict] = {}
     for item in overrides:
         key, _, value = item.partition("=")
         group, _, name = key.partition(".")
-        params[group][name] = yaml.safe_load(value)
-    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return params
+        changes.setdefault(group, {})[name] = yaml.safe_load(value)
+    set_params(workspace, changes)
+    return load_params(workspace / "params.yaml")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE")
     args = parser.parse_args()
-    default_data_cache()
+    default_data_cache(REPO_ROOT)
 
     with tempfile.TemporaryDirectory(prefix="housing-bench-") as tmp:
-        workspace = make_workspace(Path(tmp) / "housing", small=False)
+        workspace = make_workspace(REPO_ROOT, Path(tmp) / "housing", small=False)
         params = apply_overrides(workspace, args.set)
         full, _ = timed(["dvc", "repro"], workspace)
         print(f"full dvc repro: {full:.1f} s", flush=True)
@@ -84,16 +88,15 @@ def main() -> None:
         # first repro registered a model, so warm up once, then time the steady state.
         timed(["dvc", "repro"], workspace)
         noop, out = timed(["dvc", "repro"], workspace)
-        training = [s for s in ("prepare", "featurize", "tune", "evaluate", "register")
-                    if f"Running stage '{s}'" in out]
+        training = [s for s in TRAINING_STAGES if f"Running stage '{s}'" in out]
         assert not training, f"second dvc repro reran {training}"
         per_trial, complete, pruned = trial_seconds(workspace)
-        base = baseline_cv_seconds(workspace, params["tune"]["cv_folds"], params["tune"]["seed"])
+        base = baseline_cv_seconds(workspace, params.tune)
 
-    tune = params["tune"]
-    print(f"params: tune.model={tune['model']} tune.n_trials={tune['n_trials']} "
-          f"tune.cv_folds={tune['cv_folds']} ({complete} complete, {pruned} pruned)")
-    print(f"baseline: untuned HGB {tune['cv_folds']}-fold CV      {base:8.2f} s   1.00x")
+    tune = params.tune
+    print(f"params: tune.model={tune.model} tune.n_trials={tune.n_trials} "
+          f"tune.cv_folds={tune.cv_folds} ({complete} complete, {pruned} pruned)")
+    print(f"baseline: untuned HGB {tune.cv_folds}-fold CV      {base:8.2f} s   1.00x")
     print(f"full dvc repro                               {full:8.2f} s  {full / base:6.2f}x")
     print(f"no-op dvc repro (only monitor runs)          {noop:8.2f} s  {noop / base:6.2f}x")
     print(f"tune, mean per finished trial                {per_trial:8.2f} s  "

@@ -12,14 +12,12 @@ import argparse
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.service import free_port, wait_ready  # noqa: E402
+from service import free_port, wait_ready  # the sibling script (benchmarks/ is on sys.path)
 
 
 def pss_kib(pid: int) -> int:

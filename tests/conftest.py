@@ -1,23 +1,59 @@
-"""Shared fixtures: offline settings, the scikit-learn cache, small real data."""
+"""Shared fixtures: offline settings, the scikit-learn cache, the project's params, small real
+models and a real MLflow store. Helpers are fixtures, so no test imports another test module."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from housing.config import FEATURES, TARGET, go_offline
+from housing.workspace import default_data_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config):
-    from tests.integration.conftest import default_data_cache
-
     go_offline()
-    default_data_cache()
+    default_data_cache(REPO_ROOT)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def pipeline_params():
+    """The committed params.yaml, validated."""
+    from housing.params import load_params
+
+    return load_params(REPO_ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def small_featurize(pipeline_params):
+    """Cheap feature params for small models: no neighbour-target features."""
+    return pipeline_params.featurize.model_copy(update={
+        "log_columns": ("Population", "AveOccup"), "rotation_angles": (30.0, 60.0),
+        "city_distances": True, "neighbor_ks": ()})
+
+
+@pytest.fixture(scope="session")
+def tune_params(pipeline_params):
+    """tune params for one seeded HistGradientBoosting model."""
+    return pipeline_params.tune.model_copy(update={
+        "model": "hist_gradient_boosting", "seed": 0, "log_target": False, "cv_folds": 3})
+
+
+@pytest.fixture(scope="session")
+def district() -> dict[str, float]:
+    """One real district (the first row of the data set), as the service receives it."""
+    return {"MedInc": 8.3252, "HouseAge": 41.0, "AveRooms": 6.98, "AveBedrms": 1.02,
+            "Population": 322.0, "AveOccup": 2.55, "Latitude": 37.88, "Longitude": -122.23}
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +75,21 @@ def tiny_frame() -> pd.DataFrame:
     )
 
 
+@pytest.fixture(scope="session")
+def small_train(housing_frame) -> pd.DataFrame:
+    return housing_frame.sample(n=600, random_state=0)
+
+
+@pytest.fixture(scope="session")
+def small_matrix(small_train, small_featurize):
+    """(featurizer, X, y) for 600 real districts."""
+    from housing.features.featurize import build_feature_pipeline
+
+    featurizer = build_feature_pipeline(small_featurize)
+    X = featurizer.fit_transform(small_train[list(FEATURES)])
+    return featurizer, X, small_train[TARGET].to_numpy()
+
+
 @pytest.fixture
 def mlflow_store(tmp_path, monkeypatch) -> str:
     """A real MLflow store (SQLite plus a local artifact folder) in a temporary folder."""
@@ -48,47 +99,63 @@ def mlflow_store(tmp_path, monkeypatch) -> str:
     return uri
 
 
-def build_small_model(train: pd.DataFrame, *, max_iter: int = 60):
-    """A small served-shape Pipeline (feature steps + HGB) fitted on ``train``."""
-    from sklearn.pipeline import Pipeline
+@pytest.fixture(scope="session")
+def build_small_model(small_featurize, tune_params) -> Callable:
+    """build(train, max_iter=60): a small served-shape Pipeline (feature steps + HGB)."""
 
-    from housing.features.featurize import build_feature_pipeline
-    from housing.models.spaces import build_regressor
+    def build(train: pd.DataFrame, *, max_iter: int = 60):
+        from sklearn.pipeline import Pipeline
 
-    features = build_feature_pipeline(log_columns=("Population", "AveOccup"),
-                                      rotation_angles=(30.0, 60.0), city_distances=True)
-    X = features.fit_transform(train[list(FEATURES)])
-    regressor = build_regressor("hist_gradient_boosting", {"max_iter": max_iter}, seed=0)
-    return Pipeline([("features", features), ("regressor", regressor.fit(X, train[TARGET]))])
+        from housing.features.featurize import build_feature_pipeline
+        from housing.models.spaces import build_regressor
 
+        features = build_feature_pipeline(small_featurize)
+        X = features.fit_transform(train[list(FEATURES)])
+        regressor = build_regressor("hist_gradient_boosting", {"max_iter": max_iter}, tune_params)
+        return Pipeline([("features", features),
+                         ("regressor", regressor.fit(X, train[TARGET]))])
 
-def register_small_model(workspace: Path, housing_frame: pd.DataFrame, *, max_iter: int = 60,
-                         train_rows: int = 1500) -> dict:
-    """Run the real register stage on a small model, inside ``workspace``."""
-    from housing.data.split import split_dataset
-    from housing.io import write_joblib, write_json, write_parquet
-    from housing.models import registry
-    from housing.models.evaluate import regression_metrics
-
-    splits = split_dataset(housing_frame, stream_fraction=0.1, seed=0,
-                           train_sample_rows=train_rows)
-    model = build_small_model(splits.train, max_iter=max_iter)
-    paths = {name: workspace / f"{name}.parquet" for name in ("train", "test")}
-    write_parquet(splits.train, paths["train"])
-    write_parquet(splits.test, paths["test"])
-    write_joblib(model, workspace / "model.joblib")
-    metrics = regression_metrics(splits.test[TARGET], model.predict(splits.test[list(FEATURES)]))
-    write_json({"model": metrics}, workspace / "metrics.json")
-    (workspace / "params.yaml").write_text("tune:\n  model: hist_gradient_boosting\n")
-    return registry.run(model_path=workspace / "model.joblib", train_path=paths["train"],
-                        test_path=paths["test"], metrics_path=workspace / "metrics.json",
-                        params_path=workspace / "params.yaml",
-                        registry_path=workspace / "registry.json", max_rmse=0.9, min_r2=0.3,
-                        min_improvement=0.0)
+    return build
 
 
 @pytest.fixture(scope="session")
-def registered_store(tmp_path_factory, housing_frame) -> Path:
+def register_small_model(housing_frame, build_small_model, pipeline_params) -> Callable:
+    """register(workspace, max_iter=60, train_rows=1500): the real register stage on a small
+    model, inside ``workspace`` (MLflow's store comes from MLFLOW_TRACKING_URI)."""
+
+    def register(workspace: Path, *, max_iter: int = 60, train_rows: int = 1500) -> dict:
+        from housing.config import RegisterPaths
+        from housing.data.split import split_dataset
+        from housing.io import write_joblib, write_json, write_parquet
+        from housing.models import registry
+        from housing.models.evaluate import regression_metrics
+
+        splits = split_dataset(housing_frame, stream_fraction=0.1, seed=0,
+                               train_sample_rows=train_rows)
+        model = build_small_model(splits.train, max_iter=max_iter)
+        paths = RegisterPaths(model=workspace / "model.joblib",
+                              best_params=workspace / "best_params.json",
+                              train=workspace / "train.parquet", test=workspace / "test.parquet",
+                              metrics=workspace / "metrics.json",
+                              registry=workspace / "registry.json")
+        write_parquet(splits.train, paths.train)
+        write_parquet(splits.test, paths.test)
+        write_joblib(model, paths.model)
+        write_json({"model": "hist_gradient_boosting", "weights": {"hist_gradient_boosting": 1},
+                    "members": {"hist_gradient_boosting": {"params": {"max_iter": max_iter}}}},
+                   paths.best_params)
+        metrics = regression_metrics(splits.test[TARGET],
+                                     model.predict(splits.test[list(FEATURES)]))
+        write_json({"model": metrics}, paths.metrics)
+        thresholds = pipeline_params.register.model_copy(
+            update={"max_rmse": 0.9, "min_r2": 0.3, "min_improvement": 0.0})
+        return registry.run(thresholds, paths)
+
+    return register
+
+
+@pytest.fixture(scope="session")
+def registered_store(tmp_path_factory, register_small_model) -> Path:
     """A real MLflow store (SQLite + local artifacts) holding one production version."""
     workspace = tmp_path_factory.mktemp("registry")
     previous = os.environ.get("MLFLOW_TRACKING_URI")
@@ -96,7 +163,7 @@ def registered_store(tmp_path_factory, housing_frame) -> Path:
     cwd = os.getcwd()
     os.chdir(workspace)
     try:
-        register_small_model(workspace, housing_frame)
+        register_small_model(workspace)
     finally:
         os.chdir(cwd)
     yield workspace

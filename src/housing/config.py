@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 MODEL_NAME = "california-housing"
 EXPERIMENT_NAME = "california-housing"
@@ -18,17 +20,124 @@ FEATURES: tuple[str, ...] = (
     "Latitude",
     "Longitude",
 )
-TARGET_UNIT_USD = 100_000
+TARGET_UNIT_USD = 100_000  # MedHouseVal is in units of 100,000 USD
 
-# Relative to the project root; dvc.yaml passes the same paths on the command line.
-RAW_DIR = Path("data/raw")
-PROCESSED_DIR = Path("data/processed")
+# Relative to the project root (the DVC workspace).
 PREDICTIONS_DIR = Path("data/predictions")
 PRODUCTION_DIR = Path("data/production")
-MODELS_DIR = Path("models")
-REPORTS_DIR = Path("reports")
-FIGURES_DIR = REPORTS_DIR / "figures"
 LOGS_DIR = Path("logs")
+
+
+def _path(path: str, role: str) -> Any:
+    return field(default=Path(path), metadata={"role": role})
+
+
+def dep(path: str) -> Any:
+    """A file or folder the stage reads; dvc.yaml lists it under ``deps``."""
+    return _path(path, "dep")
+
+
+def out(path: str) -> Any:
+    """A file or folder the stage writes; dvc.yaml lists it (or the files in it) as outputs."""
+    return _path(path, "out")
+
+
+def external(path: str) -> Any:
+    """State that arrives from outside the pipeline, read from the workspace (not a DVC dep)."""
+    return _path(path, "external")
+
+
+@dataclass(frozen=True)
+class StagePaths:
+    """Base of each stage's paths: the defaults are the paths dvc.yaml uses (tested)."""
+
+    def role(self, role: str) -> dict[str, Path]:
+        """The paths of one role (dep, out, external, untracked), by field name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["role"] == role}
+
+    def resolved(self) -> StagePaths:
+        """External state resolved against the workspace, so temp experiments see it too."""
+        return replace(self, **{k: external_path(v) for k, v in self.role("external").items()})
+
+
+@dataclass(frozen=True)
+class MonitorPaths(StagePaths):
+    production_dir: Path = external("data/production")
+    predictions_dir: Path = external("data/predictions")
+    accepted: Path = out("data/accepted_batches.json")
+    metrics: Path = out("reports/monitoring.json")
+    plots: Path = out("reports/monitoring/batches.csv")
+    figures_dir: Path = _path("reports/figures/monitoring", "untracked")
+
+
+@dataclass(frozen=True)
+class PreparePaths(StagePaths):
+    accepted: Path = dep("data/accepted_batches.json")
+    production_dir: Path = external("data/production")
+    predictions_dir: Path = external("data/predictions")
+    raw: Path = out("data/raw/california_housing.parquet")
+    train: Path = out("data/processed/train.parquet")
+    test: Path = out("data/processed/test.parquet")
+    stream: Path = out("data/processed/stream.parquet")
+
+
+@dataclass(frozen=True)
+class FeaturizePaths(StagePaths):
+    train: Path = dep("data/processed/train.parquet")
+    matrix: Path = out("data/processed/train_features.parquet")
+    featurizer: Path = out("models/featurizer.joblib")
+
+
+@dataclass(frozen=True)
+class TunePaths(StagePaths):
+    matrix: Path = dep("data/processed/train_features.parquet")
+    featurizer: Path = dep("models/featurizer.joblib")
+    model: Path = out("models/model.joblib")
+    best_params: Path = out("models/best_params.json")
+    metrics: Path = out("reports/tune.json")
+
+
+@dataclass(frozen=True)
+class EvaluatePaths(StagePaths):
+    model: Path = dep("models/model.joblib")
+    train: Path = dep("data/processed/train.parquet")
+    test: Path = dep("data/processed/test.parquet")
+    metrics: Path = out("reports/metrics.json")
+    plots_dir: Path = out("reports/plots")
+    figures_dir: Path = out("reports/figures")
+
+
+@dataclass(frozen=True)
+class RegisterPaths(StagePaths):
+    model: Path = dep("models/model.joblib")
+    best_params: Path = dep("models/best_params.json")
+    train: Path = dep("data/processed/train.parquet")
+    test: Path = dep("data/processed/test.parquet")
+    metrics: Path = dep("reports/metrics.json")
+    registry: Path = out("reports/registry.json")
+
+
+@dataclass(frozen=True)
+class ReportPaths(StagePaths):
+    metrics: Path = dep("reports/metrics.json")
+    tune: Path = dep("reports/tune.json")
+    best_params: Path = dep("models/best_params.json")
+    registry: Path = dep("reports/registry.json")
+    monitoring: Path = dep("reports/monitoring.json")
+    ablation: Path = dep("reports/ablation.md")
+    raw: Path = dep("data/raw/california_housing.parquet")
+    train: Path = dep("data/processed/train.parquet")
+    test: Path = dep("data/processed/test.parquet")
+    stream: Path = dep("data/processed/stream.parquet")
+    model: Path = dep("models/model.joblib")
+    report: Path = out("Project_Report.md")
+
+
+STAGE_PATHS: dict[str, type[StagePaths]] = {
+    "monitor": MonitorPaths, "prepare": PreparePaths, "featurize": FeaturizePaths,
+    "tune": TunePaths, "evaluate": EvaluatePaths, "register": RegisterPaths,
+    "report": ReportPaths,
+}
 
 # Everything that phones home by default, switched off for every entry point.
 OFFLINE_ENV = {

@@ -6,18 +6,17 @@ import json
 
 import pytest
 
-from tests.integration.conftest import make_workspace, run
-from tests.integration.test_pipeline import TRAINING_STAGES, versions
+from housing.workspace import TRAINING_STAGES, model_versions, run
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    ws = make_workspace(tmp_path_factory.mktemp("monitoring") / "housing")
+def workspace(tmp_path_factory, new_workspace):
+    ws = new_workspace(tmp_path_factory.mktemp("monitoring") / "housing")
     first = run(["dvc", "repro"], ws)
     assert "no production model yet" in first.stderr + first.stdout
-    assert versions(ws) == [1]
+    assert model_versions(ws) == [1]
     return ws
 
 
@@ -37,7 +36,7 @@ def test_iid_batch_skips_training(workspace):
     batch = report["batches"]["none-s1"]
     assert batch["drifted_features"] == 0 and batch["realized_rmse"] is not None
     assert json.loads((workspace / "data/accepted_batches.json").read_text()) == {"batches": []}
-    assert versions(workspace) == [1]
+    assert model_versions(workspace) == [1]
 
 
 def test_covariate_shift_with_labels_retrains_and_registers(workspace):
@@ -51,7 +50,7 @@ def test_covariate_shift_with_labels_retrains_and_registers(workspace):
     assert any("geo_inland-s2" in reason for reason in report["reasons"])
     accepted = json.loads((workspace / "data/accepted_batches.json").read_text())["batches"]
     assert {b["batch"] for b in accepted} == {"none-s1", "geo_inland-s2"}
-    assert versions(workspace) == [1, 2]
+    assert model_versions(workspace) == [1, 2]
     # The accepted rows joined the training set; the test set did not change.
     metrics = json.loads((workspace / "reports/metrics.json").read_text())
     assert metrics["test_rows"] == 4128

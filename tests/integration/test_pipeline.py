@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import run
+from housing.workspace import TRAINING_STAGES, model_versions, run
 
 pytestmark = pytest.mark.slow
 
@@ -16,12 +16,6 @@ def registry_client(workspace: Path):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=f"sqlite:///{workspace / 'mlflow.db'}")
-
-
-def versions(workspace: Path) -> list[int]:
-    client = registry_client(workspace)
-    return sorted(int(v.version) for v in
-                  client.search_model_versions("name='california-housing'"))
 
 
 def alias_version(workspace: Path, alias: str) -> int:
@@ -57,13 +51,10 @@ def test_metrics_are_sane(pipeline_workspace):
 def test_first_model_is_in_production(pipeline_workspace):
     decision = json.loads((pipeline_workspace / "reports/registry.json").read_text())
     assert decision["aliases"] == ["challenger", "staging", "production"]
-    assert versions(pipeline_workspace) == [1]
+    assert model_versions(pipeline_workspace) == [1]
     assert alias_version(pipeline_workspace, "production") == 1
     tags = registry_client(pipeline_workspace).get_model_version("california-housing", "1").tags
     assert float(tags["test_rmse"]) == pytest.approx(decision["candidate"]["rmse"])
-
-
-TRAINING_STAGES = ("prepare", "featurize", "tune", "evaluate", "register")
 
 
 def test_second_repro_runs_only_the_monitor(pipeline_workspace):
@@ -81,7 +72,7 @@ def test_second_repro_runs_only_the_monitor(pipeline_workspace):
         locks.append((ws / "dvc.lock").read_text())
     assert locks[0] == locks[1]
     assert set(json.loads(run(["dvc", "status", "--json"], ws).stdout)) == {"monitor"}
-    assert versions(ws) == [1]
+    assert model_versions(ws) == [1]
 
 
 def test_evaluate_param_reruns_only_evaluate(pipeline_workspace):
@@ -101,7 +92,7 @@ def test_exp_run_with_another_family_registers_in_the_same_store(pipeline_worksp
     result = run(["dvc", "exp", "run", "-S", "tune.model=elastic_net"], ws)
     assert "Running stage 'tune'" in result.stdout
     assert "Running stage 'prepare'" not in result.stdout
-    assert versions(ws) == [1, 2]
+    assert model_versions(ws) == [1, 2]
     best = json.loads((ws / "models/best_params.json").read_text())
     assert best["model"] == "elastic_net"
     decision = json.loads((ws / "reports/registry.json").read_text())
@@ -113,9 +104,9 @@ def test_exp_run_with_another_family_registers_in_the_same_store(pipeline_worksp
 
 def test_temp_experiment_logs_to_the_workspace_store(pipeline_workspace):
     ws = pipeline_workspace
-    before = versions(ws)
+    before = model_versions(ws)
     run(["dvc", "exp", "run", "--temp", "-S", "tune.model=random_forest"], ws)
-    after = versions(ws)
+    after = model_versions(ws)
     assert after == [*before, before[-1] + 1]
     tags = registry_client(ws).get_model_version("california-housing", str(after[-1])).tags
     assert "test_rmse" in tags

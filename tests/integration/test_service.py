@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, register_small_model
-from tests.unit.deployment.test_app import ROW
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +36,7 @@ def call(url: str, body=None, timeout: float = 10.0) -> tuple[int, dict]:
 
 
 @pytest.fixture(scope="module")
-def service_store(tmp_path_factory, housing_frame):
+def service_store(tmp_path_factory, register_small_model):
     """A store of its own (this module moves aliases), with version 1 in production."""
     workspace = tmp_path_factory.mktemp("service")
     uri = f"sqlite:///{workspace / 'mlflow.db'}"
@@ -46,7 +44,7 @@ def service_store(tmp_path_factory, housing_frame):
     os.environ["MLFLOW_TRACKING_URI"] = uri
     os.chdir(workspace)
     try:
-        register_small_model(workspace, housing_frame, max_iter=30)
+        register_small_model(workspace, max_iter=30)
         yield workspace, uri
     finally:
         os.chdir(cwd)
@@ -57,7 +55,7 @@ def service_store(tmp_path_factory, housing_frame):
 
 
 @pytest.fixture(scope="module")
-def server(service_store, tmp_path_factory):
+def server(service_store, tmp_path_factory, repo_root):
     workspace, uri = service_store
     port = free_port()
     log_dir = tmp_path_factory.mktemp("predictions")
@@ -65,7 +63,7 @@ def server(service_store, tmp_path_factory):
            "WEB_CONCURRENCY": "2", "HOUSING_PREDICTION_LOG_DIR": str(log_dir),
            "HOUSING_MODEL_POLL_SECONDS": "0", "HOUSING_ACCESS_LOG": str(log_dir / "access.log")}
     proc = subprocess.Popen(
-        ["gunicorn", "-c", str(REPO_ROOT / "gunicorn.conf.py"),
+        ["gunicorn", "-c", str(repo_root / "gunicorn.conf.py"),
          "housing.deployment.app:create_app()"],
         cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -90,11 +88,11 @@ def server(service_store, tmp_path_factory):
         proc.kill()
 
 
-def test_serves_predictions_and_logs_them(server):
+def test_serves_predictions_and_logs_them(server, district):
     base, _, log_dir = server
-    status, body = call(f"{base}/predict", [ROW, ROW])
+    status, body = call(f"{base}/predict", [district, district])
     assert status == 200 and body["model"]["version"] == "1"
-    status, body = call(f"{base}/predict", {**ROW, "MedInc": None})
+    status, body = call(f"{base}/predict", {**district, "MedInc": None})
     assert status == 422 and body["details"][0]["field"] == "MedInc"
     assert call(f"{base}/health")[0] == 200
     logged = [json.loads(line) for path in Path(log_dir).glob("predictions-*.jsonl")
@@ -104,7 +102,7 @@ def test_serves_predictions_and_logs_them(server):
 
 
 def test_alias_move_and_sighup_swap_without_a_failed_request(server, service_store,
-                                                             housing_frame):
+                                                             register_small_model, district):
     from mlflow.tracking import MlflowClient
 
     base, proc, _ = server
@@ -116,7 +114,7 @@ def test_alias_move_and_sighup_swap_without_a_failed_request(server, service_sto
         deadline = time.monotonic() + 120  # bounded in time and count
         while not stop.is_set() and time.monotonic() < deadline and len(results) < 20_000:
             try:
-                status, body = call(f"{base}/predict", ROW, timeout=30)
+                status, body = call(f"{base}/predict", district, timeout=30)
                 results.append((status, body.get("model", {}).get("version", "")))
             except OSError as err:
                 results.append((0, repr(err)))
@@ -129,7 +127,7 @@ def test_alias_move_and_sighup_swap_without_a_failed_request(server, service_sto
         cwd = os.getcwd()
         os.chdir(workspace)
         try:
-            register_small_model(workspace, housing_frame, max_iter=80)
+            register_small_model(workspace, max_iter=80)
         finally:
             os.chdir(cwd)
         client = MlflowClient(tracking_uri=uri)

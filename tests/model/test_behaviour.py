@@ -10,13 +10,12 @@ from housing.models.spaces import build_regressor
 
 
 @pytest.fixture(scope="module")
-def model_and_rows(housing_frame):
+def model_and_rows(housing_frame, small_featurize, tune_params):
     train = housing_frame.sample(n=5000, random_state=1)
     rows = housing_frame.drop(train.index).sample(n=500, random_state=2)
-    features = build_feature_pipeline(log_columns=("Population", "AveOccup"),
-                                      rotation_angles=(30.0, 60.0), city_distances=True)
+    features = build_feature_pipeline(small_featurize)
     X = features.fit_transform(train[list(FEATURES)])
-    regressor = build_regressor("hist_gradient_boosting", {"max_iter": 200}, seed=0)
+    regressor = build_regressor("hist_gradient_boosting", {"max_iter": 200}, tune_params)
     model = Pipeline([("features", features), ("regressor", regressor.fit(X, train[TARGET]))])
     return model, rows
 

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pandas as pd
 
-from housing.config import FEATURES, TARGET
+from housing.config import FEATURES, TARGET, PreparePaths
 from housing.data.load import load_california_housing
 from housing.data.production import accepted_rows
 from housing.data.split import ROW_ID, Splits, split_dataset
 from housing.data.validate import validate_frame
 from housing.io import read_json, write_parquet
+from housing.params import PrepareParams
 
 logger = logging.getLogger(__name__)
 
-RAW_FILE = "california_housing.parquet"
 PRODUCTION_ROW_ID = -1  # row_id of accepted production rows (they are not in the raw data)
 
 
@@ -30,35 +29,23 @@ def with_production_rows(splits: Splits, production: pd.DataFrame) -> Splits:
     return Splits(train=train, test=splits.test, stream=splits.stream)
 
 
-def run(
-    *,
-    raw_dir: Path,
-    out_dir: Path,
-    stream_fraction: float,
-    seed: int,
-    train_sample_rows: int = 0,
-    data_home: str | None = None,
-    accepted_path: Path | None = None,
-    production_dir: Path | None = None,
-    predictions_dir: Path | None = None,
-) -> None:
+def run(params: PrepareParams, paths: PreparePaths, *, data_home: str | None = None) -> None:
     """Validate the data, write the raw snapshot and the train/test/stream splits.
 
     Labelled production batches that the monitor stage accepted join the training set.
     """
     frame = validate_frame(load_california_housing(data_home))
-    splits = split_dataset(
-        frame, stream_fraction=stream_fraction, seed=seed, train_sample_rows=train_sample_rows
-    )
-    accepted = read_json(accepted_path)["batches"] if accepted_path else []
+    splits = split_dataset(frame, stream_fraction=params.stream_fraction, seed=params.seed,
+                           train_sample_rows=params.train_sample_rows)
+    accepted = read_json(paths.accepted)["batches"] if paths.accepted.exists() else []
     if accepted:
-        production = accepted_rows(accepted, production_dir, predictions_dir)
+        production = accepted_rows(accepted, paths.production_dir, paths.predictions_dir)
         splits = with_production_rows(splits, production)
         logger.info("%d accepted production rows from %d batches join the training set",
                     len(production), len(accepted))
     # Validation passed and the split succeeded: only now is anything written.
-    write_parquet(frame, raw_dir / RAW_FILE)
+    write_parquet(frame, paths.raw)
     for name in ("train", "test", "stream"):
         part = getattr(splits, name)
-        write_parquet(part, out_dir / f"{name}.parquet")
+        write_parquet(part, getattr(paths, name))
         logger.info("%s: %d rows", name, len(part))

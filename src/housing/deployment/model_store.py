@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +14,7 @@ import pandas as pd
 
 from housing.config import FEATURES, tracking_uri
 from housing.deployment.fast_predict import compile_pipeline
-from housing.models.serialization import load_skops_model
+from housing.models.serialization import load_registered_model
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +66,7 @@ def load_version(name: str, alias: str) -> LoadedModel:
 
     client = _client()
     mv = client.get_model_version_by_alias(name, alias)
-    with tempfile.TemporaryDirectory(prefix="housing-model-") as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{mv.version}", dst_path=tmp,
-            tracking_uri=tracking_uri()))
-        model = load_skops_model(local / "model.skops")
+    model = load_registered_model(name, mv.version, tracking_uri())
     try:
         ranges = mlflow.artifacts.load_dict(
             client.get_run(mv.run_id).info.artifact_uri + "/feature_ranges.json")

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
-from housing.features.transformers import EARTH_RADIUS_KM
+from housing.features.transformers import EARTH_RADIUS_KM, append_columns, haversine_km
 
 COORDINATES = ("Latitude", "Longitude")
 
@@ -29,15 +29,6 @@ def unit_vectors(lat, lon) -> np.ndarray:
 def degree_points(lat, lon) -> np.ndarray:
     """Plain (latitude, longitude) in degrees: the flat-map neighbourhood."""
     return np.column_stack([np.asarray(lat, float), np.asarray(lon, float)])
-
-
-def haversine_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Great-circle km between (lat, lon) degree arrays that broadcast against each other."""
-    lat1, lon1 = np.deg2rad(a[..., 0]), np.deg2rad(a[..., 1])
-    lat2, lon2 = np.deg2rad(b[..., 0]), np.deg2rad(b[..., 1])
-    h = (np.sin((lat2 - lat1) / 2) ** 2
-         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
 COORDINATE_SYSTEMS = {"sphere": unit_vectors, "degrees": degree_points}
@@ -102,7 +93,8 @@ class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
         if self.coordinates == "sphere":  # chord lengths on the unit sphere
             km = 2 * EARTH_RADIUS_KM * np.arcsin(np.clip(distance / 2, 0, 1))
         else:
-            km = haversine_pairs(points[:, None, :], np.asarray(tree.data)[index])
+            pairs = np.asarray(tree.data)[index]
+            km = haversine_km(points[:, None, 0], points[:, None, 1], pairs[..., 0], pairs[..., 1])
         out: dict[str, np.ndarray] = {}
         for k in self.ks:
             k_eff = min(k, k_max)
@@ -115,14 +107,10 @@ class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
             out[f"nbr{k}_km"] = dist.mean(axis=1)
         return out
 
-    def _append(self, X: pd.DataFrame, new: dict[str, np.ndarray]) -> pd.DataFrame:
-        values = np.column_stack([X.to_numpy(dtype=float), *new.values()])
-        return pd.DataFrame(values, columns=[*X.columns, *new], index=X.index)
-
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "tree_")
         self._check(X)
-        return self._append(X, self._features(self.tree_, self.targets_, self._points(X)))
+        return append_columns(X, self._features(self.tree_, self.targets_, self._points(X)))
 
     def fit_transform(self, X: pd.DataFrame, y=None, **fit_params) -> pd.DataFrame:
         """Cross-fitted: each row's features come from the other folds' targets only."""
@@ -136,7 +124,7 @@ class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
                                   self.points_[out_idx])
             for name, values in fold.items():
                 new[name][out_idx] = values
-        return self._append(X, new)
+        return append_columns(X, new)
 
     def _names(self) -> list[str]:
         return [f"nbr{k}_{s}" for k in self.ks for s in ("mean", "std", "km")]

@@ -23,6 +23,16 @@ MAJOR_CITIES: tuple[tuple[str, float, float], ...] = (
 )
 
 
+def append_columns(X: pd.DataFrame, new: dict[str, np.ndarray]) -> pd.DataFrame:
+    """``X`` with the ``new`` columns appended, as one float frame.
+
+    One float matrix and one frame: a fraction of pd.concat's cost on the service's
+    single-row requests.
+    """
+    values = np.column_stack([X.to_numpy(dtype=float), *new.values()])
+    return pd.DataFrame(values, columns=[*X.columns, *new], index=X.index)
+
+
 class _AppendColumns(TransformerMixin, BaseEstimator):
     """Base: check the input columns in ``fit``/``transform`` and append new ones."""
 
@@ -48,11 +58,7 @@ class _AppendColumns(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "feature_names_in_")
         self._check_frame(X)
-        new = self._new_columns(X)
-        # One float matrix and one frame: a fraction of pd.concat's cost on the
-        # service's single-row requests.
-        values = np.column_stack([X.to_numpy(dtype=float), *new.values()])
-        return pd.DataFrame(values, columns=[*X.columns, *new], index=X.index)
+        return append_columns(X, self._new_columns(X))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "feature_names_in_")
@@ -115,17 +121,19 @@ class GeoFeatures(_AppendColumns):
             theta = np.deg2rad(float(angle))
             out[f"rot_{float(angle):g}"] = lon * np.cos(theta) + lat * np.sin(theta)
         if self.city_distances:
-            distances = [haversine_km(lat, lon, c_lat, c_lon) for _, c_lat, c_lon in MAJOR_CITIES]
+            distances = [haversine_km(lat, lon, c_lat, c_lon)
+                         for _, c_lat, c_lon in MAJOR_CITIES]
             for (name, _, _), dist in zip(MAJOR_CITIES, distances):
                 out[f"km_to_{name}"] = dist
             out["km_to_nearest_city"] = np.min(np.vstack(distances), axis=0)
         return out
 
 
-def haversine_km(lat, lon, to_lat: float, to_lon: float) -> np.ndarray:
-    """Great-circle distance in km from each (lat, lon) to one point."""
-    lat1, lon1 = np.deg2rad(lat), np.deg2rad(lon)
-    lat2, lon2 = np.deg2rad(to_lat), np.deg2rad(to_lon)
-    a = (np.sin((lat2 - lat1) / 2) ** 2
+def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance in km between (lat1, lon1) and (lat2, lon2), in degrees; the
+    arguments broadcast against each other (one point against many, or pairs)."""
+    lat1, lon1 = np.deg2rad(lat1), np.deg2rad(lon1)
+    lat2, lon2 = np.deg2rad(lat2), np.deg2rad(lon2)
+    h = (np.sin((lat2 - lat1) / 2) ** 2
          + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))

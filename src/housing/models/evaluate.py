@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from housing.config import FEATURES, TARGET
+from housing.config import FEATURES, TARGET, EvaluatePaths
 from housing.io import atomic_path, read_joblib, write_csv, write_json
+from housing.models.metrics import rmse
+from housing.params import EvaluateParams
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +22,7 @@ def regression_metrics(y_true, y_pred) -> dict[str, float]:
 
     y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
     values = {
-        "rmse": float(np.sqrt(m.mean_squared_error(y_true, y_pred))),
+        "rmse": rmse(y_true, y_pred),
         "mae": m.mean_absolute_error(y_true, y_pred),
         "r2": m.r2_score(y_true, y_pred),
         "mape": m.mean_absolute_percentage_error(y_true, y_pred),
@@ -46,12 +48,11 @@ def error_by_decile(y_true, y_pred) -> pd.DataFrame:
     """RMSE and MAE within each decile of the true target."""
     frame = pd.DataFrame({"y": np.asarray(y_true, float), "p": np.asarray(y_pred, float)})
     frame["decile"] = pd.qcut(frame["y"].rank(method="first"), 10, labels=range(1, 11)).astype(int)
-    err = frame["p"] - frame["y"]
-    grouped = err.groupby(frame["decile"])
+    groups = [frame[frame["decile"] == d] for d in range(1, 11)]
     return pd.DataFrame({
         "decile": range(1, 11),
-        "rmse": grouped.apply(lambda e: np.sqrt(np.mean(e**2))).round(6).to_numpy(),
-        "mae": grouped.apply(lambda e: np.mean(np.abs(e))).round(6).to_numpy(),
+        "rmse": np.round([rmse(g["y"], g["p"]) for g in groups], 6),
+        "mae": np.round([np.mean(np.abs(g["p"] - g["y"])) for g in groups], 6),
     })
 
 
@@ -110,12 +111,10 @@ def save_figures(figures_dir: Path, *, y_true, y_pred, deciles: pd.DataFrame,
     save(fig, "feature_importance.png")
 
 
-def run(*, model_path: Path, train_path: Path, test_path: Path, metrics_path: Path,
-        plots_dir: Path, figures_dir: Path, permutation_repeats: int, seed: int,
-        residual_bins: int) -> dict:
+def run(params: EvaluateParams, paths: EvaluatePaths) -> dict:
     """Score the tuned model and the baselines on the test set; write metrics, plots, figures."""
-    model = read_joblib(model_path)
-    train, test = pd.read_parquet(train_path), pd.read_parquet(test_path)
+    model = read_joblib(paths.model)
+    train, test = pd.read_parquet(paths.train), pd.read_parquet(paths.test)
     X_test, y_test = test[list(FEATURES)], test[TARGET].to_numpy(dtype=float)
     y_pred = model.predict(X_test)
 
@@ -126,14 +125,17 @@ def run(*, model_path: Path, train_path: Path, test_path: Path, metrics_path: Pa
         "test_rows": len(test),
     }
     deciles = error_by_decile(y_test, y_pred)
-    importance = feature_importance(model, X_test, y_test, n_repeats=permutation_repeats, seed=seed)
+    importance = feature_importance(model, X_test, y_test, n_repeats=params.permutation_repeats,
+                                    seed=params.seed)
     write_csv(pd.DataFrame({"actual": y_test.round(5), "predicted": y_pred.round(5)}),
-              plots_dir / "predictions.csv")
-    write_csv(residual_histogram(y_test, y_pred, bins=residual_bins), plots_dir / "residuals.csv")
-    write_csv(deciles, plots_dir / "error_by_decile.csv")
-    write_csv(importance, plots_dir / "feature_importance.csv")
-    save_figures(figures_dir, y_true=y_test, y_pred=y_pred, deciles=deciles, importance=importance)
-    write_json(metrics, metrics_path)
+              paths.plots_dir / "predictions.csv")
+    write_csv(residual_histogram(y_test, y_pred, bins=params.residual_bins),
+              paths.plots_dir / "residuals.csv")
+    write_csv(deciles, paths.plots_dir / "error_by_decile.csv")
+    write_csv(importance, paths.plots_dir / "feature_importance.csv")
+    save_figures(paths.figures_dir, y_true=y_test, y_pred=y_pred, deciles=deciles,
+                 importance=importance)
+    write_json(metrics, paths.metrics)
     logger.info("test RMSE %.4f (mean baseline %.4f, linear %.4f)", metrics["model"]["rmse"],
                 metrics["baselines"]["mean"]["rmse"],
                 metrics["baselines"]["linear_regression"]["rmse"])

@@ -5,16 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from housing.params import RegisterParams
+
 CHALLENGER, STAGING, PRODUCTION = "challenger", "staging", "production"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """register.* params: absolute quality bars and the margin over production."""
-
-    max_rmse: float
-    min_r2: float
-    min_improvement: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -35,7 +28,7 @@ class Decision:
 
 
 def promotion_decision(candidate: dict[str, float], production: dict[str, float] | None,
-                       thresholds: Thresholds) -> Decision:
+                       thresholds: RegisterParams) -> Decision:
     """challenger always; staging when the thresholds pass; production when it also beats
     the current production RMSE on the same test set by more than min_improvement."""
     rmse, r2 = float(candidate["rmse"]), float(candidate["r2"])
@@ -62,4 +55,4 @@ def promotion_decision(candidate: dict[str, float], production: dict[str, float]
                                f"register.min_improvement {thresholds.min_improvement}")
     return Decision(aliases=tuple(aliases), reasons=tuple(reasons), candidate=dict(candidate),
                     production=dict(production) if production else None,
-                    thresholds=asdict(thresholds))
+                    thresholds=thresholds.model_dump())

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from housing.config import FEATURES, MODEL_NAME, TARGET, promotion_history_path
+from housing.config import FEATURES, MODEL_NAME, TARGET, RegisterPaths, promotion_history_path
 from housing.io import append_jsonl, read_joblib, read_json, write_json
 from housing.models.evaluate import regression_metrics
-from housing.models.promotion import PRODUCTION, Thresholds, promotion_decision
-from housing.models.serialization import load_skops_model, required_trusted_types
+from housing.models.promotion import PRODUCTION, promotion_decision
+from housing.models.serialization import load_registered_model, required_trusted_types
 from housing.models.tracking import configure_mlflow, file_md5, git_commit
+from housing.params import RegisterParams
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +37,6 @@ def version_for_alias(client, alias: str, name: str = MODEL_NAME):
         return client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
-
-
-def load_version_model(version) -> Any:
-    """Download a registered version's skops file and load it with the project's allow-list."""
-    import tempfile
-
-    import mlflow
-
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{version.name}/{version.version}", dst_path=tmp))
-        return load_skops_model(local / "model.skops")
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -76,18 +64,16 @@ def record_history(event: dict) -> None:
                  promotion_history_path())
 
 
-def run(*, model_path: Path, train_path: Path, test_path: Path, metrics_path: Path,
-        params_path: Path, registry_path: Path, max_rmse: float, min_r2: float,
-        min_improvement: float, model_name: str = MODEL_NAME) -> dict:
+def run(params: RegisterParams, paths: RegisterPaths, *, model_name: str = MODEL_NAME) -> dict:
     """Register the tuned model, decide its aliases and record the decision."""
     import mlflow
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
-    model = read_joblib(model_path)
-    test = pd.read_parquet(test_path)
+    model = read_joblib(paths.model)
+    test = pd.read_parquet(paths.test)
     X_test, y_test = test[list(FEATURES)], test[TARGET].to_numpy(dtype=float)
-    candidate = read_json(metrics_path)["model"]
+    candidate = read_json(paths.metrics)["model"]
     trusted = required_trusted_types(model)
 
     configure_mlflow()
@@ -95,19 +81,18 @@ def run(*, model_path: Path, train_path: Path, test_path: Path, metrics_path: Pa
     current = version_for_alias(client, PRODUCTION, model_name)
     production = None
     if current is not None:
-        production_model = load_version_model(current)
+        production_model = load_registered_model(current.name, current.version)
         production = {"version": int(current.version),
                       **regression_metrics(y_test, production_model.predict(X_test))}
-    decision = promotion_decision(candidate, production,
-                                  Thresholds(max_rmse, min_r2, min_improvement))
+    decision = promotion_decision(candidate, production, params)
 
     predictions = model.predict(X_test)
     reference = test.assign(prediction=predictions)
-    params = yaml.safe_load(Path(params_path).read_text())
     with mlflow.start_run(run_name="register") as run_:
-        mlflow.set_tags({"stage": "register",
-                         **lineage_tags(data_paths=[train_path, test_path], model_path=model_path)})
-        mlflow.log_params(flatten(params))
+        mlflow.set_tags({"stage": "register", **lineage_tags(
+            data_paths=[paths.train, paths.test], model_path=paths.model)})
+        mlflow.log_params(flatten({"register": params.model_dump(),
+                                   "best": read_json(paths.best_params)}))
         mlflow.log_metrics({f"test_{k}": v for k, v in candidate.items()})
         info = mlflow.sklearn.log_model(
             model, name=MODEL_ARTIFACT, registered_model_name=model_name,
@@ -118,7 +103,7 @@ def run(*, model_path: Path, train_path: Path, test_path: Path, metrics_path: Pa
         # The monitoring reference (test features, targets, predictions) travels with the model.
         mlflow.log_table(reference, artifact_file=f"{REFERENCE_ARTIFACT}/test_predictions.json")
         mlflow.log_dict(decision.to_dict(), "promotion_decision.json")
-        mlflow.log_dict(feature_ranges(pd.read_parquet(train_path)), RANGES_ARTIFACT)
+        mlflow.log_dict(feature_ranges(pd.read_parquet(paths.train)), RANGES_ARTIFACT)
         run_id = run_.info.run_id
 
     version = str(info.registered_model_version)
@@ -130,7 +115,7 @@ def run(*, model_path: Path, train_path: Path, test_path: Path, metrics_path: Pa
 
     outcome = {"model_name": model_name, "version": int(version), "run_id": run_id,
                "trusted_types": trusted, **decision.to_dict()}
-    write_json(outcome, registry_path)
+    write_json(outcome, paths.registry)
     record_history({"event": "register", **outcome})
     logger.info("registered %s version %s with aliases %s", model_name, version,
                 ", ".join(decision.aliases))

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from sklearn.base import RegressorMixin
 
-MODEL_FAMILIES: tuple[str, ...] = ("hist_gradient_boosting", "lightgbm", "random_forest",
-                                   "elastic_net")
+from housing.params import Family, TuneParams
+
+MODEL_FAMILIES: tuple[str, ...] = get_args(Family)
 ENSEMBLE = "ensemble"
 
 
-def check_family(model: str, *, allow_ensemble: bool = False) -> str:
-    allowed = (*MODEL_FAMILIES, ENSEMBLE) if allow_ensemble else MODEL_FAMILIES
-    if model not in allowed:
-        raise ValueError(f"tune.model must be one of {', '.join(allowed)}; got '{model}'")
+def check_family(model: str) -> str:
+    if model not in MODEL_FAMILIES:
+        raise ValueError(f"unknown model family '{model}'; choose from "
+                         f"{', '.join(MODEL_FAMILIES)}")
     return model
 
 
@@ -53,34 +54,35 @@ def suggest_params(trial, model: str) -> dict[str, Any]:
     }
 
 
-def build_regressor(model: str, params: dict[str, Any], *, seed: int,
-                    log_target: bool = False) -> RegressorMixin:
-    """An unfitted regressor of family ``model`` with ``params``, seeded; with
-    ``log_target`` it learns log(MedHouseVal) and predicts back in 100k USD."""
-    check_family(model)
-    if log_target:
+def build_regressor(family: str, hyper: dict[str, Any], params: TuneParams) -> RegressorMixin:
+    """An unfitted regressor of ``family`` with hyperparameters ``hyper``, seeded by
+    ``params.seed``; with ``params.log_target`` it learns log(MedHouseVal) and predicts back
+    in 100k USD."""
+    check_family(family)
+    seed = params.seed
+    if params.log_target:
         import numpy as np
         from sklearn.compose import TransformedTargetRegressor
 
-        return TransformedTargetRegressor(regressor=build_regressor(model, params, seed=seed),
-                                          func=np.log, inverse_func=np.exp)
-    if model == "hist_gradient_boosting":
+        inner = build_regressor(family, hyper, params.model_copy(update={"log_target": False}))
+        return TransformedTargetRegressor(regressor=inner, func=np.log, inverse_func=np.exp)
+    if family == "hist_gradient_boosting":
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        return HistGradientBoostingRegressor(early_stopping=False, random_state=seed, **params)
-    if model == "lightgbm":
+        return HistGradientBoostingRegressor(early_stopping=False, random_state=seed, **hyper)
+    if family == "lightgbm":
         from housing.models.lgbm import LightGBMRegressor
 
-        return LightGBMRegressor(random_state=seed, **params)
-    if model == "random_forest":
+        return LightGBMRegressor(random_state=seed, **hyper)
+    if family == "random_forest":
         from sklearn.ensemble import RandomForestRegressor
 
-        return RandomForestRegressor(n_jobs=-1, random_state=seed, **params)
+        return RandomForestRegressor(n_jobs=-1, random_state=seed, **hyper)
     from sklearn.linear_model import ElasticNet
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     return Pipeline([
         ("scale", StandardScaler()),
-        ("elastic_net", ElasticNet(max_iter=10_000, random_state=seed, **params)),
+        ("elastic_net", ElasticNet(max_iter=10_000, random_state=seed, **hyper)),
     ])

@@ -14,15 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from housing.config import FEATURES, MODEL_NAME, TARGET
-from housing.io import atomic_path, read_json, write_csv, write_json
+from housing.config import FEATURES, MODEL_NAME, TARGET, MonitorPaths
 from housing.data.production import BATCH, batch_digest, production_frame
-from housing.monitoring.rules import (
-    BatchFindings,
-    RetrainRule,
-    accepted_batches,
-    retrain_verdict,
-)
+from housing.io import atomic_path, read_json, write_csv, write_json
+from housing.models.metrics import rmse
+from housing.monitoring.rules import BatchFindings, accepted_batches, retrain_verdict
+from housing.params import MonitorParams
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +60,7 @@ class Monitors:
         labelled = rows[rows[TARGET].notna()]
         realized = None
         if len(labelled):
-            realized = float(np.sqrt(np.mean((labelled[PREDICTION] - labelled[TARGET]) ** 2)))
+            realized = rmse(labelled[TARGET], labelled[PREDICTION])
         finding = BatchFindings(batch=batch, rows=len(rows), estimated_rmse=estimated,
                                 realized_rmse=realized, drifted_features=drifted,
                                 multivariate_alert=multivariate_alert)
@@ -94,7 +91,8 @@ def production_reference(model_name: str = MODEL_NAME):
     from mlflow.tracking import MlflowClient
 
     from housing.models.promotion import PRODUCTION
-    from housing.models.registry import load_version_model, reference_frame, version_for_alias
+    from housing.models.registry import reference_frame, version_for_alias
+    from housing.models.serialization import load_registered_model
     from housing.models.tracking import configure_mlflow
 
     configure_mlflow()
@@ -102,18 +100,14 @@ def production_reference(model_name: str = MODEL_NAME):
     if version is None:
         return None
     reference = reference_frame(version.run_id)
-    return version, reference, load_version_model(version)
+    return version, reference, load_registered_model(version.name, version.version)
 
 
-def run(*, production_dir: Path, predictions_dir: Path, accepted_path: Path,
-        metrics_path: Path, plots_path: Path, figures_dir: Path, chunk_size: int,
-        ks_threshold: float, max_rmse_increase: float, min_drifted_features: int,
-        use_multivariate: bool, figures: bool = True) -> dict:
+def run(params: MonitorParams, paths: MonitorPaths, *, figures: bool = True) -> dict:
     """Analyse new production data against the production version; update the gate file."""
-    previous = read_json(accepted_path)["batches"] if accepted_path.exists() else []
+    previous = read_json(paths.accepted)["batches"] if paths.accepted.exists() else []
     accepted_names = {b["batch"] for b in previous}
-    rule = RetrainRule(max_rmse_increase, min_drifted_features, use_multivariate)
-    production = production_frame(production_dir, predictions_dir)
+    production = production_frame(paths.production_dir, paths.predictions_dir)
     new = production[~production[BATCH].isin(accepted_names)]
 
     found = production_reference()
@@ -128,8 +122,9 @@ def run(*, production_dir: Path, predictions_dir: Path, accepted_path: Path,
     else:
         version, reference, model = found
         reference = reference.rename(columns={"prediction": PREDICTION})
-        reference_rmse = float(np.sqrt(np.mean((reference[PREDICTION] - reference[TARGET]) ** 2)))
-        monitors = Monitors(reference, chunk_size=chunk_size, ks_threshold=ks_threshold)
+        reference_rmse = rmse(reference[TARGET], reference[PREDICTION])
+        monitors = Monitors(reference, chunk_size=params.chunk_size,
+                            ks_threshold=params.ks_threshold)
         new = new.assign(**{PREDICTION: model.predict(new[list(FEATURES)])})
         batches, details = [], {}
         for name, rows in new.groupby(BATCH, sort=True):
@@ -142,7 +137,7 @@ def run(*, production_dir: Path, predictions_dir: Path, accepted_path: Path,
                 "labelled_rows": int(rows[TARGET].notna().sum()),
                 "drifted_features": len(finding.drifted_features),
                 "multivariate_alert": finding.multivariate_alert, **extra}
-        verdict = retrain_verdict(batches, reference_rmse, rule)
+        verdict = retrain_verdict(batches, reference_rmse, params)
         labelled = [{"batch": str(name), "rows": int(rows[TARGET].notna().sum()),
                      "md5": batch_digest(rows[rows[TARGET].notna()])}
                     for name, rows in new.groupby(BATCH, sort=True) if rows[TARGET].notna().any()]
@@ -159,16 +154,16 @@ def run(*, production_dir: Path, predictions_dir: Path, accepted_path: Path,
                                  "realized_rmse": v["realized_rmse"],
                                  "reference_rmse": round(reference_rmse, 6),
                                  "drifted_features": v["drifted_features"]}
-                                for k, v in details.items()]), plots_path)
+                                for k, v in details.items()]), paths.plots)
         if figures:
-            monitors.figures(new, figures_dir)
-    if not plots_path.exists():
+            monitors.figures(new, paths.figures_dir)
+    if not paths.plots.exists():
         write_csv(pd.DataFrame(columns=["batch", "estimated_rmse", "realized_rmse",
-                                        "reference_rmse", "drifted_features"]), plots_path)
-    figures_dir.mkdir(parents=True, exist_ok=True)
+                                        "reference_rmse", "drifted_features"]), paths.plots)
+    paths.figures_dir.mkdir(parents=True, exist_ok=True)
     summary["accepted_batches"] = len(accepted)
-    write_json(summary, metrics_path)
-    if accepted != previous or not accepted_path.exists():
-        write_json({"batches": accepted}, accepted_path)
+    write_json(summary, paths.metrics)
+    if accepted != previous or not paths.accepted.exists():
+        write_json({"batches": accepted}, paths.accepted)
     logger.info("monitor: %s", "; ".join(summary["reasons"]) or "no alert")
     return summary

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-
-@dataclass(frozen=True)
-class RetrainRule:
-    """monitor.* params."""
-
-    max_rmse_increase: float = 0.10    # relative to the reference RMSE, estimated or realized
-    min_drifted_features: int = 2       # univariate drift alerts needed in one batch
-    use_multivariate: bool = True       # a PCA reconstruction-error alert also counts
+from housing.params import MonitorParams
 
 
 @dataclass(frozen=True)
@@ -35,7 +28,7 @@ class Verdict:
         return asdict(self) | {"reasons": list(self.reasons)}
 
 
-def batch_alerts(findings: BatchFindings, reference_rmse: float, rule: RetrainRule) -> list[str]:
+def batch_alerts(findings: BatchFindings, reference_rmse: float, rule: MonitorParams) -> list[str]:
     """Every reason this batch calls for retraining; empty when it does not."""
     bar = reference_rmse * (1.0 + rule.max_rmse_increase)
     reasons = []
@@ -55,7 +48,7 @@ def batch_alerts(findings: BatchFindings, reference_rmse: float, rule: RetrainRu
 
 
 def retrain_verdict(batches: list[BatchFindings], reference_rmse: float,
-                    rule: RetrainRule) -> Verdict:
+                    rule: MonitorParams) -> Verdict:
     """Retrain when any batch alerts."""
     reasons = [r for b in batches for r in batch_alerts(b, reference_rmse, rule)]
     return Verdict(retrain=bool(reasons), reasons=tuple(reasons))

@@ -7,10 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from housing.config import FEATURES, TARGET
+from housing.config import FEATURES, TARGET, ReportPaths
 from housing.io import atomic_path, read_json
+from housing.params import ReportParams
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def render(*, metrics: dict, tune: dict, best: dict, params: dict, registry: dic
            if params["featurize"].get("neighbor_ks") else "") + ".",
         f"- Model: `{best['model']}`"
         + (f" blending {', '.join(f'{k} ({v:.2f})' for k, v in best['weights'].items())} "
-           "with weights fitted on out-of-fold predictions" if "weights" in best else "")
+           "with weights fitted on out-of-fold predictions" if len(best["weights"]) > 1 else "")
         + (", learning log(target)" if best.get("log_target") else "") + ".",
         f"- Tuning: Optuna TPE (seed {params['tune']['seed']}), "
         f"{params['tune']['n_trials']} trials per family, {params['tune']['cv_folds']}-fold "
@@ -136,27 +135,19 @@ def _rows(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def run(*, report_path: Path, metrics_path: Path, tune_path: Path, best_params_path: Path,
-        registry_path: Path, monitoring_path: Path, params_path: Path, data_dir: Path,
-        raw_path: Path, model_path: Path, ablation_path: Path) -> None:
+def run(params: ReportParams, paths: ReportPaths) -> None:
     """Gather the outputs and write the report atomically."""
     from housing.models.tracking import file_md5
 
-    rows = {name: _rows(data_dir / f"{name}.parquet") for name in ("train", "test", "stream")}
-    rows["raw"] = _rows(raw_path)
+    rows = {name: _rows(getattr(paths, name)) for name in ("raw", "train", "test", "stream")}
     text = render(
-        metrics=read_json(metrics_path), tune=read_json(tune_path),
-        best=read_json(best_params_path), params=yaml.safe_load(params_path.read_text()),
-        registry=read_json(registry_path) if registry_path.exists() else None,
-        monitoring=read_json(monitoring_path) if monitoring_path.exists() else None,
-        rows=rows, ablation=ablation_path.read_text() if ablation_path.exists() else None,
-        lineage={model_path.as_posix(): file_md5(model_path),
-                 (data_dir / "train.parquet").as_posix(): file_md5(data_dir / "train.parquet"),
-                 (data_dir / "test.parquet").as_posix(): file_md5(data_dir / "test.parquet")},
+        metrics=read_json(paths.metrics), tune=read_json(paths.tune),
+        best=read_json(paths.best_params), params=params.model_dump(mode="json"),
+        registry=read_json(paths.registry) if paths.registry.exists() else None,
+        monitoring=read_json(paths.monitoring) if paths.monitoring.exists() else None,
+        rows=rows, ablation=paths.ablation.read_text() if paths.ablation.exists() else None,
+        lineage={p.as_posix(): file_md5(p) for p in (paths.model, paths.train, paths.test)},
     )
-    with atomic_path(report_path) as tmp:
+    with atomic_path(paths.report) as tmp:
         tmp.write_text(text)
-    logger.info("wrote %s", report_path)
-
-
-
+    logger.info("wrote %s", paths.report)

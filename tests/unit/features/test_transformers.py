@@ -54,9 +54,9 @@ def test_missing_column_is_named(X, transformer):
         transformer.fit(X.drop(columns=["Latitude", "Population", "MedInc"]))
 
 
-def test_pipeline_names_match_columns_and_clone(X):
-    pipe = build_feature_pipeline(log_columns=("Population", "AveOccup"),
-                                  rotation_angles=(15, 45), city_distances=True)
+def test_pipeline_names_match_columns_and_clone(X, small_featurize):
+    pipe = build_feature_pipeline(small_featurize.model_copy(
+        update={"rotation_angles": (15.0, 45.0)}))
     out = pipe.fit_transform(X)
     assert list(pipe[-1].get_feature_names_out()) == list(out.columns)
     assert not out.isna().any().any()

@@ -2,9 +2,10 @@ import math
 
 import pytest
 
-from housing.models.promotion import Thresholds, promotion_decision
+from housing.models.promotion import promotion_decision
+from housing.params import RegisterParams
 
-TH = Thresholds(max_rmse=0.5, min_r2=0.75, min_improvement=0.01)
+TH = RegisterParams(max_rmse=0.5, min_r2=0.75, min_improvement=0.01)
 
 
 def m(rmse: float, r2: float = 0.85) -> dict[str, float]:
@@ -38,7 +39,7 @@ def test_beats_production_by_margin(candidate, production, promoted):
 @pytest.mark.parametrize("rmse", [0.30, 0.40, 0.45, 0.499])
 @pytest.mark.parametrize("prod_rmse", [0.30, 0.35, 0.40, 0.45])
 def test_never_promotes_a_worse_model(rmse, prod_rmse):
-    d = promotion_decision(m(rmse), m(prod_rmse), Thresholds(0.5, 0.75, 0.0))
+    d = promotion_decision(m(rmse), m(prod_rmse), TH.model_copy(update={"min_improvement": 0.0}))
     if d.promoted:
         assert rmse < prod_rmse
 

@@ -1,14 +1,16 @@
 import pytest
 
+from housing.params import MonitorParams
+
 from housing.monitoring.rules import (
     BatchFindings,
-    RetrainRule,
     Verdict,
     accepted_batches,
     retrain_verdict,
 )
 
-RULE = RetrainRule(max_rmse_increase=0.1, min_drifted_features=2, use_multivariate=True)
+RULE = MonitorParams(chunk_size=1000, ks_threshold=0.07, max_rmse_increase=0.1,
+                     min_drifted_features=2, use_multivariate=True)
 REF = 0.50
 
 
@@ -42,7 +44,7 @@ def test_below_thresholds_does_not_retrain(findings):
 
 
 def test_multivariate_can_be_switched_off():
-    rule = RetrainRule(0.1, 2, use_multivariate=False)
+    rule = RULE.model_copy(update={"use_multivariate": False})
     assert not retrain_verdict([batch(multivariate_alert=True)], REF, rule).retrain
 
 

@@ -7,11 +7,10 @@ from housing.config import FEATURES
 from housing.data.split import split_dataset
 from housing.monitoring.monitor import PREDICTION, Monitors
 from housing.monitoring.simulate import simulate_batch
-from tests.conftest import build_small_model
 
 
 @pytest.fixture(scope="module")
-def setup(housing_frame):
+def setup(housing_frame, build_small_model):
     splits = split_dataset(housing_frame, stream_fraction=0.1, seed=42)
     model = build_small_model(splits.train, max_iter=100)
     reference = splits.test.assign(**{PREDICTION: model.predict(splits.test[list(FEATURES)])})

@@ -18,12 +18,13 @@ SMALL = {"hist_gradient_boosting": {"max_iter": 20}, "random_forest": {"n_estima
 
 
 @pytest.mark.parametrize("family", MODEL_FAMILIES)
-def test_each_family_round_trips_through_skops(family, small_matrix, small_train, tmp_path):
+def test_each_family_round_trips_through_skops(family, small_matrix, small_train, tmp_path,
+                                               tune_params):
     import skops.io
 
     featurizer, X, y = small_matrix
     pipe = Pipeline([("features", featurizer),
-                     ("regressor", build_regressor(family, SMALL[family], seed=0).fit(X, y))])
+                     ("regressor", build_regressor(family, SMALL[family], tune_params).fit(X, y))])
     needed = required_trusted_types(pipe)
     assert set(needed) <= TRUSTED_TYPES
     assert "housing.features.transformers.GeoFeatures" in needed

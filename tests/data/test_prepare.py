@@ -1,6 +1,7 @@
 """prepare on a corrupted scikit-learn cache fails clearly and writes nothing."""
 
 import shutil
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import joblib
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import get_data_home
 
+from housing.config import PreparePaths
 from housing.data import prepare
 from housing.data.load import DataUnavailableError
 from housing.data.validate import DataValidationError
@@ -27,15 +29,20 @@ def corrupted_cache(tmp_path) -> Path:
     return home
 
 
-def test_bad_data_names_column_and_writes_nothing(corrupted_cache, tmp_path):
+def paths_under(root: Path) -> PreparePaths:
+    """The stage's own paths, moved under ``root``."""
+    defaults = PreparePaths()
+    return replace(defaults, **{k: root / v for k, v in asdict(defaults).items()})
+
+
+def test_bad_data_names_column_and_writes_nothing(corrupted_cache, tmp_path, pipeline_params):
     out = tmp_path / "out"
     with pytest.raises(DataValidationError, match="column 'MedInc': 3 rows missing"):
-        prepare.run(raw_dir=out / "raw", out_dir=out / "processed", stream_fraction=0.1,
-                    seed=1, data_home=str(corrupted_cache))
+        prepare.run(pipeline_params.prepare, paths_under(out), data_home=str(corrupted_cache))
     assert not out.exists()
 
 
-def test_missing_cache_is_a_clear_error(tmp_path, monkeypatch):
+def test_missing_cache_is_a_clear_error(tmp_path, monkeypatch, pipeline_params):
     import sklearn.datasets._california_housing as cal
 
     # No cache and no network: make the download fail the way an offline machine does.
@@ -44,16 +51,15 @@ def test_missing_cache_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cal, "_fetch_remote", offline)
     with pytest.raises(DataUnavailableError, match="SCIKIT_LEARN_DATA"):
-        prepare.run(raw_dir=tmp_path / "raw", out_dir=tmp_path / "p", stream_fraction=0.1,
-                    seed=1, data_home=str(tmp_path / "empty"))
-    assert not (tmp_path / "raw").exists()
+        prepare.run(pipeline_params.prepare, paths_under(tmp_path / "out"),
+                    data_home=str(tmp_path / "empty"))
+    assert not (tmp_path / "out").exists()
 
 
-def test_prepare_writes_identical_bytes_twice(tmp_path):
+def test_prepare_writes_identical_bytes_twice(tmp_path, pipeline_params):
+    params = pipeline_params.prepare.model_copy(update={"seed": 3})
     for name in ("a", "b"):
-        prepare.run(raw_dir=tmp_path / name / "raw", out_dir=tmp_path / name / "processed",
-                    stream_fraction=0.1, seed=3, train_sample_rows=0)
-    for rel in ("raw/california_housing.parquet", "processed/train.parquet",
-                "processed/test.parquet", "processed/stream.parquet"):
-        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+        prepare.run(params, paths_under(tmp_path / name))
+    for path in PreparePaths().role("out").values():
+        assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes(), path
     shutil.rmtree(tmp_path / "b")

@@ -14,12 +14,12 @@ def test_blend_weights_are_nonnegative_and_prefer_the_better_member():
     assert weights[0] > 0.8
 
 
-def test_ensemble_blends_tuned_members(small_matrix):
+def test_ensemble_blends_tuned_members(small_matrix, tune_params):
     _, X, y = small_matrix
     members = {"hist_gradient_boosting": {"params": {"max_iter": 50}},
                "lightgbm": {"params": {"n_estimators": 50}}}
-    model, weights, cv_mean, cv_std = fit_ensemble(members, X, y, cv_folds=3, seed=0,
-                                                   log_target=True)
+    params = tune_params.model_copy(update={"log_target": True})
+    model, weights, cv_mean, cv_std = fit_ensemble(members, X, y, params)
     assert weights.shape == (2,) and weights.sum() == pytest.approx(1.0)
     assert 0 < cv_mean < 1.0 and cv_std >= 0
     assert model.predict(X).shape == (len(X),)

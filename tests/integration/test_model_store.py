@@ -3,15 +3,14 @@
 from mlflow.tracking import MlflowClient
 
 from housing.deployment.model_store import ModelHolder
-from tests.conftest import register_small_model
 
 
-def test_refresh_follows_the_alias(mlflow_store, tmp_path, housing_frame):
-    register_small_model(tmp_path, housing_frame, max_iter=40)
+def test_refresh_follows_the_alias(mlflow_store, tmp_path, register_small_model):
+    register_small_model(tmp_path, max_iter=40)
     holder = ModelHolder("california-housing", "production")
     assert holder.refresh() and holder.current.version == "1"
     assert not holder.refresh()  # unchanged alias: nothing reloaded
-    register_small_model(tmp_path, housing_frame, max_iter=10)
+    register_small_model(tmp_path, max_iter=10)
     MlflowClient().set_registered_model_alias("california-housing", "production", "2")
     assert holder.refresh() and holder.current.version == "2"
     assert holder.last_error is None

@@ -7,13 +7,12 @@ from mlflow.tracking import MlflowClient
 
 from housing.config import promotion_history_path
 from housing.models import registry
-from tests.conftest import register_small_model
 
 
 @pytest.fixture
-def two_versions(mlflow_store, tmp_path, housing_frame):
-    first = register_small_model(tmp_path, housing_frame, max_iter=80)
-    second = register_small_model(tmp_path, housing_frame, max_iter=10)  # a worse model
+def two_versions(mlflow_store, tmp_path, register_small_model):
+    first = register_small_model(tmp_path, max_iter=80)
+    second = register_small_model(tmp_path, max_iter=10)  # a worse model
     return first, second
 
 

@@ -1,0 +1,207 @@
+"""Stage parameters: one frozen, typed object per section of params.yaml, loaded in one place.
+
+params.yaml is the single source of truth (DVC tracks it, ``dvc exp run -S`` edits it).
+``load_params`` reads and validates the whole file before any stage does work: an unknown
+key, a missing key, a wrong type or a value out of range is a ParamsError that names the
+key, the value given and what is allowed. Each stage's entry point takes its own object
+(``params.tune``...) and passes it down. dvc.yaml lists, for each stage, exactly the keys
+its object holds (checked by a test).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (BaseModel, ConfigDict, Field, Strict, ValidationError, ValidationInfo,
+                      field_validator)
+
+from housing.config import FEATURES
+
+PARAMS_FILE = Path("params.yaml")
+
+# Strict scalars: YAML's `true`/`"0.5"`/`3.0` are not silently coerced into another type.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+Str = Annotated[str, Strict()]
+Seed = Annotated[Int, Field(ge=0)]
+
+Family = Literal["hist_gradient_boosting", "lightgbm", "random_forest", "elastic_net"]
+ModelChoice = Literal["hist_gradient_boosting", "lightgbm", "random_forest", "elastic_net",
+                      "ensemble"]
+Feature = Literal[FEATURES]  # type: ignore[valid-type]
+
+
+class ParamsError(ValueError):
+    """params.yaml broke its schema; ``problems`` holds one readable line per key."""
+
+    def __init__(self, source: Path | str, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"invalid parameters in {source}:\n  " + "\n  ".join(problems))
+
+
+class StageParams(BaseModel):
+    """Base of every section: frozen, no unknown keys, no defaults (params.yaml has them)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def keys(cls, prefix: str) -> set[str]:
+        """The dotted params.yaml keys this object holds, e.g. {'tune.seed', ...}."""
+        out: set[str] = set()
+        for name, info in cls.model_fields.items():
+            kind = info.annotation
+            if isinstance(kind, type) and issubclass(kind, StageParams):
+                out |= kind.keys(f"{prefix}.{name}" if prefix else name)
+            else:
+                out.add(f"{prefix}.{name}" if prefix else name)
+        return out
+
+
+class MonitorParams(StageParams):
+    chunk_size: Annotated[Int, Field(ge=100)]
+    ks_threshold: Annotated[Float, Field(gt=0, lt=1)]
+    min_drifted_features: Annotated[Int, Field(ge=1, le=len(FEATURES))]
+    use_multivariate: Bool
+    max_rmse_increase: Annotated[Float, Field(ge=0)]
+
+
+class PrepareParams(StageParams):
+    seed: Seed
+    stream_fraction: Annotated[Float, Field(ge=0, lt=0.8)]  # the test set takes 0.2
+    train_sample_rows: Annotated[Int, Field(ge=0)]
+
+
+class FeaturizeParams(StageParams):
+    log_columns: tuple[Feature, ...]
+    rotation_angles: tuple[Annotated[Float, Field(ge=-360, le=360)], ...]
+    city_distances: Bool
+    neighbor_ks: tuple[Annotated[Int, Field(ge=1, le=1000)], ...]
+    neighbor_weighting: Literal["uniform", "distance"]
+    neighbor_coordinates: Literal["sphere", "degrees"]
+    seed: Seed
+
+
+class TuneParams(StageParams):
+    model: ModelChoice
+    ensemble_members: tuple[Family, ...]
+    log_target: Bool
+    n_trials: Annotated[Int, Field(ge=0)]
+    cv_folds: Annotated[Int, Field(ge=2, le=20)]
+    seed: Seed
+    timeout: Annotated[Float, Field(ge=0)]
+    storage: Str
+
+    @field_validator("ensemble_members")
+    @classmethod
+    def _members(cls, members: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if info.data.get("model") == "ensemble" and len(set(members)) < 2:
+            raise ValueError("model: ensemble needs two or more different families")
+        return members
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The families this run tunes: the ensemble's members, or the one model."""
+        return self.ensemble_members if self.model == "ensemble" else (self.model,)
+
+
+class EvaluateParams(StageParams):
+    seed: Seed
+    permutation_repeats: Annotated[Int, Field(ge=1)]
+    residual_bins: Annotated[Int, Field(ge=2)]
+
+
+class RegisterParams(StageParams):
+    max_rmse: Annotated[Float, Field(gt=0)]
+    min_r2: Annotated[Float, Field(le=1)]
+    min_improvement: Annotated[Float, Field(ge=0)]
+
+
+class ReportParams(StageParams):
+    """The report describes the data, features and search it summarises."""
+
+    prepare: PrepareParams
+    featurize: FeaturizeParams
+    tune: TuneParams
+
+
+with warnings.catch_warnings():
+    # pydantic's model class is an ABC, so a field named `register` shadows ABCMeta.register
+    # on the class; instances hold the field's value, which is all that is ever read.
+    warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
+
+    class PipelineParams(StageParams):
+        """The whole of params.yaml."""
+
+        monitor: MonitorParams
+        prepare: PrepareParams
+        featurize: FeaturizeParams
+        tune: TuneParams
+        evaluate: EvaluateParams
+        register: RegisterParams
+
+        @property
+        def report(self) -> ReportParams:
+            return ReportParams(prepare=self.prepare, featurize=self.featurize, tune=self.tune)
+
+
+# What each pipeline stage reads; dvc.yaml's `params:` must list exactly these keys.
+STAGE_PARAMS: dict[str, type[StageParams]] = {
+    "monitor": MonitorParams, "prepare": PrepareParams, "featurize": FeaturizeParams,
+    "tune": TuneParams, "evaluate": EvaluateParams, "register": RegisterParams,
+    "report": ReportParams,
+}
+
+
+def stage_keys(stage: str) -> set[str]:
+    """The dotted keys ``stage`` reads: a section's own keys, or (report) several sections'."""
+    kind = STAGE_PARAMS[stage]
+    return kind.keys("" if kind is ReportParams else stage)
+
+
+_TYPE_WORDS = {
+    "int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
+    "string_type": "a string", "tuple_type": "a list", "dict_type": "a mapping",
+    "model_type": "a mapping", "model_attributes_type": "a mapping",
+}
+
+
+def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    kind, given = error["type"], error.get("input")
+    if kind == "missing":
+        return f"{key}: missing key"
+    if kind == "extra_forbidden":
+        owner: Any = model
+        for part in error["loc"][:-1]:
+            owner = owner.model_fields[part].annotation
+        allowed = ", ".join(sorted(owner.model_fields))
+        return f"{key}: unknown key (given {given!r}); allowed keys here: {allowed}"
+    if kind in _TYPE_WORDS:
+        return f"{key}: {given!r} is not {_TYPE_WORDS[kind]}"
+    message = error["msg"].removeprefix("Value error, ").replace("Input should", "should")
+    return f"{key}: {given!r} is not allowed: {message}"
+
+
+def parse_params(data: Any, source: Path | str = PARAMS_FILE) -> PipelineParams:
+    """Validate a loaded params mapping; raise ParamsError naming every bad key."""
+    try:
+        return PipelineParams.model_validate(data)
+    except ValidationError as err:
+        raise ParamsError(source, [_describe(e, PipelineParams) for e in err.errors()]) from None
+
+
+def load_params(path: Path | str = PARAMS_FILE) -> PipelineParams:
+    """Read and validate params.yaml (or another file of the same layout)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(path, ["file not found"]) from None
+    except yaml.YAMLError as err:
+        raise ParamsError(path, [f"not valid YAML: {err}"]) from None
+    return parse_params(data, path)

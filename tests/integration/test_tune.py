@@ -1,0 +1,95 @@
+"""Real Optuna studies in a temporary SQLite storage, tracked in a real temporary MLflow store."""
+
+import optuna
+import pytest
+
+from housing.models import tune
+from housing.models.tracking import configure_mlflow
+
+
+@pytest.fixture
+def run_study(tune_params):
+    """run_study(X, y, storage, name, n_trials=..): real trials of elastic_net, seed 5."""
+    import mlflow
+
+    def run(X, y, storage, name, *, n_trials, seed=5, family="elastic_net"):
+        params = tune_params.model_copy(update={"model": family, "n_trials": n_trials,
+                                                "seed": seed, "timeout": 0.0})
+        configure_mlflow()
+        study = tune.make_study(study_name=name, storage=storage, seed=seed, n_trials=n_trials)
+        with mlflow.start_run():
+            tune.run_trials(study, X, y, family, params)
+        return study
+
+    return run
+
+
+def test_same_seed_same_study(small_matrix, mlflow_store, tmp_path, run_study):
+    _, X, y = small_matrix
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    a = run_study(X, y, storage, "a", n_trials=6)
+    b = run_study(X, y, storage, "b", n_trials=6)
+    assert [t.params for t in a.trials] == [t.params for t in b.trials]
+    assert a.best_value == b.best_value
+
+
+def test_study_resumes_up_to_n_trials(small_matrix, mlflow_store, tmp_path, run_study):
+    _, X, y = small_matrix
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    run_study(X, y, storage, "s", n_trials=4)
+    study = run_study(X, y, storage, "s", n_trials=4)  # already complete: adds nothing
+    assert len(study.trials) == 4
+    study = run_study(X, y, storage, "s", n_trials=6)
+    assert len(study.trials) == 6
+
+
+def test_trials_are_child_runs_in_mlflow(small_matrix, mlflow_store, tmp_path, run_study):
+    from mlflow.tracking import MlflowClient
+
+    _, X, y = small_matrix
+    run_study(X, y, f"sqlite:///{tmp_path / 'optuna.db'}", "m", n_trials=3)
+    runs = MlflowClient().search_runs(experiment_ids=[configure_mlflow()])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 3
+    assert all("cv_rmse_mean" in r.data.metrics for r in children)
+
+
+def test_bad_folds_prune_against_the_median(small_matrix, tune_params):
+    _, X, y = small_matrix
+    study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=1,
+                                                                    n_warmup_steps=0))
+
+    def objective(trial):
+        hyper = tune.suggest_params(trial, "elastic_net")
+        return tune.cross_validate("elastic_net", hyper, X, y, tune_params,
+                                   trial=trial).rmse_mean
+
+    study.enqueue_trial({"alpha": 1e-4, "l1_ratio": 0.5})
+    study.optimize(objective, n_trials=1)
+    study.enqueue_trial({"alpha": 1.0, "l1_ratio": 1.0})  # a heavily regularized, worse model
+    study.optimize(objective, n_trials=1)
+    assert study.trials[1].state == optuna.trial.TrialState.PRUNED
+
+
+def test_study_name_changes_with_every_tune_param(pipeline_params):
+    base = pipeline_params.tune
+    name = tune.study_name_for("lightgbm", base, "abc")
+    assert name == tune.study_name_for("lightgbm", base, "abc")
+    assert name != tune.study_name_for("lightgbm", base, "abd")
+    assert name != tune.study_name_for("hist_gradient_boosting", base, "abc")
+    changed = {"n_trials": 6, "seed": 2, "cv_folds": 4, "log_target": True, "timeout": 5.0,
+               "storage": "sqlite:///other.db", "model": "lightgbm",
+               "ensemble_members": ("lightgbm", "random_forest")}
+    assert set(changed) == set(type(base).model_fields)  # every field is covered here
+    for key, value in changed.items():
+        assert tune.study_name_for("lightgbm", base.model_copy(update={key: value}),
+                                   "abc") != name, key
+
+
+def test_zero_trials_means_the_family_defaults(small_matrix, tune_params):
+    _, X, y = small_matrix
+    found = tune.tune_family("hist_gradient_boosting", X, y,
+                             tune_params.model_copy(update={"n_trials": 0}), storage="",
+                             data_md5="x")
+    assert found["params"] == {} and found["study_name"] is None
+    assert 0 < found["cv_rmse_mean"] < 1.0

@@ -31,7 +31,9 @@ def main() -> None:
     import pandas as pd
 
     from housing.config import FEATURES, TARGET, go_offline
-    from housing.monitoring.monitor import PREDICTION, Monitors, production_reference
+    from housing.config import MODEL_NAME
+    from housing.models.tracking import alias_version
+    from housing.monitoring.analysis import PREDICTION, Monitors, production_reference
     from housing.models.metrics import rmse
     from housing.monitoring.rules import retrain_verdict
     from housing.params import load_params
@@ -40,15 +42,15 @@ def main() -> None:
     go_offline()
     rule = load_params(REPO_ROOT / "params.yaml").monitor
     rows = args.rows or rule.chunk_size
-    found = production_reference()
-    if found is None:
+    version = alias_version(MODEL_NAME, "production")
+    if version is None:
         raise SystemExit("no production version: run `dvc repro` first")
-    version, reference, model = found
+    reference, model = production_reference(MODEL_NAME, version)
     reference_rmse = rmse(reference[TARGET], reference[PREDICTION])
     monitors = Monitors(reference, chunk_size=rule.chunk_size, ks_threshold=rule.ks_threshold)
     stream = pd.read_parquet(REPO_ROOT / "data/processed/stream.parquet")
 
-    print(f"production version {version.version}; reference RMSE {reference_rmse:.4f}; "
+    print(f"production version {version}; reference RMSE {reference_rmse:.4f}; "
           f"{args.runs} runs x {rows} rows per scenario; rule {rule}")
     print("\n| scenario | alert rate, before labels | alert rate, with labels | "
           "estimated RMSE | realized RMSE | mean abs. error of estimate | within 10% |")

@@ -87,9 +87,13 @@ def main() -> None:
         # The monitor stage always runs (it reads the registry and production data); the
         # first repro registered a model, so warm up once, then time the steady state.
         timed(["dvc", "repro"], workspace)
-        noop, out = timed(["dvc", "repro"], workspace)
-        training = [s for s in TRAINING_STAGES if f"Running stage '{s}'" in out]
-        assert not training, f"second dvc repro reran {training}"
+        noops = []
+        for _ in range(5):
+            seconds, out = timed(["dvc", "repro"], workspace)
+            training = [s for s in TRAINING_STAGES if f"Running stage '{s}'" in out]
+            assert not training, f"a no-op dvc repro reran {training}"
+            noops.append(seconds)
+        noop = statistics.median(noops)
         per_trial, complete, pruned = trial_seconds(workspace)
         base = baseline_cv_seconds(workspace, params.tune)
 
@@ -98,7 +102,8 @@ def main() -> None:
           f"tune.cv_folds={tune.cv_folds} ({complete} complete, {pruned} pruned)")
     print(f"baseline: untuned HGB {tune.cv_folds}-fold CV      {base:8.2f} s   1.00x")
     print(f"full dvc repro                               {full:8.2f} s  {full / base:6.2f}x")
-    print(f"no-op dvc repro (only monitor runs)          {noop:8.2f} s  {noop / base:6.2f}x")
+    print(f"no-op dvc repro, median of 5 (max {max(noops):.2f} s)  {noop:8.2f} s  "
+          f"{noop / base:6.2f}x   goal <= 3 s: {'met' if noop <= 3 else 'NOT met'}")
     print(f"tune, mean per finished trial                {per_trial:8.2f} s  "
           f"{per_trial / base:6.2f}x")
 

@@ -1,4 +1,5 @@
-"""Atomic file output: write to a temporary file beside the target, then rename."""
+"""Atomic, reproducible file output: write to a temporary file beside the target, then
+rename; fixed writer settings so that equal data gives equal bytes on every machine."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a frame is written, not by every importer
+    import pandas as pd
 
 
 @contextlib.contextmanager
@@ -23,6 +25,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o644)  # mkstemp's 0600 would hide outputs from the team
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -38,10 +41,24 @@ def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text())
 
 
+# Fixed Parquet writer settings: no pandas or Arrow schema metadata (pandas records its own
+# version there), format and page versions pinned rather than left to pyarrow's defaults,
+# and snappy from pyarrow's own bundled build. The one version string left is Parquet's
+# `created_by` (the pinned pyarrow's), which pyarrow does not let a writer set.
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "snappy", "version": "2.6", "data_page_version": "1.0",
+    "use_dictionary": True, "write_statistics": True, "store_schema": False,
+}
+
+
 def write_parquet(frame: pd.DataFrame, target: Path | str) -> None:
     """Write a frame as Parquet atomically (no index; same frame, same bytes)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
     with atomic_path(target) as tmp:
-        frame.to_parquet(tmp, index=False, engine="pyarrow", compression="snappy")
+        pq.write_table(table, tmp, **PARQUET_OPTIONS)
 
 
 def write_csv(frame: pd.DataFrame, target: Path | str) -> None:
@@ -50,11 +67,15 @@ def write_csv(frame: pd.DataFrame, target: Path | str) -> None:
 
 
 def write_joblib(obj: Any, target: Path | str) -> None:
-    """Dump an object this pipeline made with joblib, atomically (deterministic bytes)."""
+    """Dump an object this pipeline made with joblib, atomically.
+
+    Uncompressed: zlib's output depends on which zlib the machine's Python links (zlib-ng
+    distributions compress differently), and the bytes must not.
+    """
     import joblib
 
     with atomic_path(target) as tmp:
-        joblib.dump(obj, tmp, compress=3)
+        joblib.dump(obj, tmp, compress=0)
 
 
 def read_joblib(path: Path | str) -> Any:

@@ -93,6 +93,7 @@ class TuneParams(StageParams):
     seed: Seed
     timeout: Annotated[Float, Field(ge=0)]
     storage: Str
+    n_threads: Annotated[Int, Field(ge=1, le=256)]
 
     @field_validator("ensemble_members")
     @classmethod

@@ -5,7 +5,7 @@ import pytest
 
 from housing.config import FEATURES
 from housing.data.split import split_dataset
-from housing.monitoring.monitor import PREDICTION, Monitors
+from housing.monitoring.analysis import PREDICTION, Monitors
 from housing.monitoring.simulate import simulate_batch
 
 

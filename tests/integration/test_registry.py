@@ -52,3 +52,20 @@ def test_reference_travels_with_the_version(two_versions):
     reference = registry.reference_frame(first["run_id"])
     assert len(reference) == 4128
     assert {"MedHouseVal", "prediction", "MedInc"} <= set(reference.columns)
+
+
+def test_alias_look_up_without_mlflow_agrees_with_the_client(two_versions, mlflow_store,
+                                                            tmp_path):
+    """The monitor's cheap registry check reads the same answer as MlflowClient."""
+    from housing.models.tracking import alias_version
+
+    client = MlflowClient()
+    for alias in ("production", "challenger", "staging"):
+        expected = int(client.get_model_version_by_alias("california-housing", alias).version)
+        assert alias_version("california-housing", alias) == expected
+    client.set_registered_model_alias("california-housing", "production", "2")
+    assert alias_version("california-housing", "production") == 2
+    assert alias_version("california-housing", "no-such-alias") is None
+    assert alias_version("no-such-model", "production") is None
+    assert alias_version("california-housing", "production",
+                         f"sqlite:///{tmp_path / 'missing.db'}") is None

@@ -3,7 +3,7 @@
 import optuna
 import pytest
 
-from housing.models import tune
+from housing.models import study, tune
 from housing.models.tracking import configure_mlflow
 
 
@@ -16,10 +16,11 @@ def run_study(tune_params):
         params = tune_params.model_copy(update={"model": family, "n_trials": n_trials,
                                                 "seed": seed, "timeout": 0.0})
         configure_mlflow()
-        study = tune.make_study(study_name=name, storage=storage, seed=seed, n_trials=n_trials)
         with mlflow.start_run():
-            tune.run_trials(study, X, y, family, params)
-        return study
+            study.optimize(name, study.make_storage(storage),
+                           tune.make_objective(X, y, family, params), n_trials=n_trials,
+                           seed=seed, worker=0)
+        return optuna.load_study(study_name=name, storage=storage)
 
     return run
 
@@ -79,7 +80,7 @@ def test_study_name_changes_with_every_tune_param(pipeline_params):
     assert name != tune.study_name_for("hist_gradient_boosting", base, "abc")
     changed = {"n_trials": 6, "seed": 2, "cv_folds": 4, "log_target": True, "timeout": 5.0,
                "storage": "sqlite:///other.db", "model": "lightgbm",
-               "ensemble_members": ("lightgbm", "random_forest")}
+               "ensemble_members": ("lightgbm", "random_forest"), "n_threads": 1}
     assert set(changed) == set(type(base).model_fields)  # every field is covered here
     for key, value in changed.items():
         assert tune.study_name_for("lightgbm", base.model_copy(update={key: value}),

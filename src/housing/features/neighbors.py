@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
+from housing.features import stable_math
 from housing.features.transformers import EARTH_RADIUS_KM, append_columns, haversine_km
 
 COORDINATES = ("Latitude", "Longitude")
@@ -23,7 +24,9 @@ COORDINATES = ("Latitude", "Longitude")
 def unit_vectors(lat, lon) -> np.ndarray:
     """Points on the unit sphere, so Euclidean neighbours are great-circle neighbours."""
     lat, lon = np.deg2rad(np.asarray(lat, float)), np.deg2rad(np.asarray(lon, float))
-    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+    cos_lat = stable_math.cos(lat)
+    return np.column_stack([cos_lat * stable_math.cos(lon), cos_lat * stable_math.sin(lon),
+                            stable_math.sin(lat)])
 
 
 def degree_points(lat, lon) -> np.ndarray:
@@ -91,7 +94,7 @@ class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
         k_max = min(max(self.ks), len(targets))
         distance, index = tree.query(points, k=k_max)
         if self.coordinates == "sphere":  # chord lengths on the unit sphere
-            km = 2 * EARTH_RADIUS_KM * np.arcsin(np.clip(distance / 2, 0, 1))
+            km = 2 * EARTH_RADIUS_KM * stable_math.arcsin(np.clip(distance / 2, 0, 1))
         else:
             pairs = np.asarray(tree.data)[index]
             km = haversine_km(points[:, None, 0], points[:, None, 1], pairs[..., 0], pairs[..., 1])

@@ -12,6 +12,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from housing.features import stable_math
+
 EARTH_RADIUS_KM = 6371.0
 # (name, latitude, longitude) of the state's major metropolitan centres.
 MAJOR_CITIES: tuple[tuple[str, float, float], ...] = (
@@ -94,7 +96,7 @@ class LogFeatures(_AppendColumns):
 
     def _new_columns(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         return {
-            f"log_{c}": np.log1p(np.clip(X[c].to_numpy(dtype=float), 0.0, None))
+            f"log_{c}": stable_math.log1p(np.clip(X[c].to_numpy(dtype=float), 0.0, None))
             for c in self.columns
         }
 
@@ -119,7 +121,8 @@ class GeoFeatures(_AppendColumns):
         out: dict[str, np.ndarray] = {}
         for angle in self.rotation_angles:
             theta = np.deg2rad(float(angle))
-            out[f"rot_{float(angle):g}"] = lon * np.cos(theta) + lat * np.sin(theta)
+            out[f"rot_{float(angle):g}"] = (lon * stable_math.cos(theta)
+                                            + lat * stable_math.sin(theta))
         if self.city_distances:
             distances = [haversine_km(lat, lon, c_lat, c_lon)
                          for _, c_lat, c_lon in MAJOR_CITIES]
@@ -134,6 +137,6 @@ def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
     arguments broadcast against each other (one point against many, or pairs)."""
     lat1, lon1 = np.deg2rad(lat1), np.deg2rad(lon1)
     lat2, lon2 = np.deg2rad(lat2), np.deg2rad(lon2)
-    h = (np.sin((lat2 - lat1) / 2) ** 2
-         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
+    h = (stable_math.sin((lat2 - lat1) / 2) ** 2
+         + stable_math.cos(lat1) * stable_math.cos(lat2) * stable_math.sin((lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_KM * stable_math.arcsin(np.sqrt(np.clip(h, 0, 1)))

@@ -15,8 +15,9 @@ import pandas as pd
 from housing.config import TARGET, TunePaths, optuna_storage
 from housing.data.split import ROW_ID
 from housing.io import read_joblib, write_joblib, write_json
+from housing.models import study
 from housing.models.metrics import rmse
-from housing.models.spaces import ENSEMBLE, build_regressor, suggest_params
+from housing.models.spaces import ENSEMBLE, build_regressor, stable_hyper, suggest_params
 from housing.models.tracking import configure_mlflow, file_md5, redact_url
 from housing.params import TuneParams
 
@@ -53,37 +54,19 @@ def study_name_for(family: str, params: TuneParams, data_md5: str) -> str:
     """A name that changes whenever the search would: every tune param, the family, the
     training data and the tuning code."""
     code = b"".join(Path(__file__).with_name(f).read_bytes()
-                    for f in ("spaces.py", "tune.py", "lgbm.py"))
+                    for f in ("spaces.py", "tune.py", "study.py", "lgbm.py"))
     key = json.dumps([family, params.model_dump(mode="json"), data_md5,
                       hashlib.md5(code).hexdigest()], sort_keys=True).encode()
     return f"housing-{family}-{hashlib.sha256(key).hexdigest()[:12]}"
 
 
-def make_study(*, study_name: str, storage: str, seed: int, n_trials: int):
-    """Create or join the study: seeded TPE sampler, median pruner over folds."""
-    import optuna
-
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(5, min(10, n_trials // 3)))
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
-    return optuna.create_study(study_name=study_name, storage=storage, direction="minimize",
-                               sampler=sampler, pruner=pruner, load_if_exists=True)
-
-
-def run_trials(study, X: pd.DataFrame, y: np.ndarray, family: str, params: TuneParams) -> None:
-    """Run trials until the study holds ``params.n_trials`` finished ones (across all its
-    workers)."""
+def make_objective(X: pd.DataFrame, y: np.ndarray, family: str, params: TuneParams):
+    """One Optuna trial: K-fold CV of sampled hyperparameters, a child run in MLflow."""
     import mlflow
     import optuna
-    from optuna.trial import TrialState
-
-    finished = (TrialState.COMPLETE, TrialState.PRUNED)
-    remaining = params.n_trials - len(study.get_trials(deepcopy=False, states=finished))
-    if remaining <= 0:
-        logger.info("study %s already holds %d finished trials", study.study_name,
-                    params.n_trials)
-        return
 
     def objective(trial: optuna.Trial) -> float:
+        study.check_budget(trial.study, trial, params.n_trials)
         hyper = suggest_params(trial, family)
         with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
             mlflow.log_params(hyper)
@@ -98,10 +81,7 @@ def run_trials(study, X: pd.DataFrame, y: np.ndarray, family: str, params: TuneP
         trial.set_user_attr("cv_rmse_std", result.rmse_std)
         return result.rmse_mean
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study.optimize(objective, n_trials=remaining, timeout=params.timeout or None,
-                   show_progress_bar=True,
-                   callbacks=[optuna.study.MaxTrialsCallback(params.n_trials, states=finished)])
+    return objective
 
 
 def split_matrix(matrix: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -111,13 +91,17 @@ def split_matrix(matrix: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def blend_weights(oof: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Non-negative blend weights fitted on out-of-fold predictions (never the test set)."""
+    """Non-negative blend weights fitted on out-of-fold predictions (never the test set).
+
+    Rounded to 6 decimals: the solver's last bits follow the CPU's BLAS kernels, and the
+    served blend should not.
+    """
     from scipy.optimize import nnls
 
     weights, _ = nnls(oof, y)
     if weights.sum() <= 0:
-        return np.full(oof.shape[1], 1.0 / oof.shape[1])
-    return weights / weights.sum()
+        weights = np.ones(oof.shape[1])
+    return np.round(weights / weights.sum(), 6)
 
 
 def tune_family(family: str, X: pd.DataFrame, y: np.ndarray, params: TuneParams, *,
@@ -131,19 +115,21 @@ def tune_family(family: str, X: pd.DataFrame, y: np.ndarray, params: TuneParams,
         return {"params": {}, "cv_rmse_mean": result.rmse_mean, "cv_rmse_std": result.rmse_std,
                 "study_name": None, "n_complete": 0, "n_pruned": 0}
     name = study_name_for(family, params, data_md5)
-    # Extra workers sample with their own seed so they do not repeat each other's trials.
-    study = make_study(study_name=name, storage=storage, seed=params.seed + worker,
-                       n_trials=params.n_trials)
     logger.info("study %s in %s", name, redact_url(storage))
-    run_trials(study, X, y, family, params)
-    best = study.best_trial
+    rdb = study.make_storage(storage)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Extra workers sample with their own seeds so they do not repeat each other's trials.
+    study.optimize(name, rdb, make_objective(X, y, family, params), n_trials=params.n_trials,
+                   seed=params.seed, worker=worker, timeout=params.timeout or None)
+    found = optuna.load_study(study_name=name, storage=rdb)
+    best = found.best_trial
     states = optuna.trial.TrialState
     logger.info("%s: best trial %d, CV RMSE %.4f with %s", family, best.number, best.value,
                 best.params)
     return {"params": dict(best.params), "cv_rmse_mean": best.value,
             "cv_rmse_std": best.user_attrs.get("cv_rmse_std"), "study_name": name,
-            "n_complete": len(study.get_trials(deepcopy=False, states=(states.COMPLETE,))),
-            "n_pruned": len(study.get_trials(deepcopy=False, states=(states.PRUNED,)))}
+            "n_complete": len(found.get_trials(deepcopy=False, states=(states.COMPLETE,))),
+            "n_pruned": len(found.get_trials(deepcopy=False, states=(states.PRUNED,)))}
 
 
 def fit_ensemble(members: dict[str, dict], X: pd.DataFrame, y: np.ndarray, params: TuneParams):
@@ -156,7 +142,7 @@ def fit_ensemble(members: dict[str, dict], X: pd.DataFrame, y: np.ndarray, param
                   for family, found in members.items()]
     oof = np.column_stack([cross_val_predict(est, X, y, cv=folds) for _, est in estimators])
     weights = blend_weights(oof, y)
-    blended = oof @ weights
+    blended = (oof * weights).sum(axis=1)  # not a BLAS matmul: the same bits on every CPU
     fold_rmse = [rmse(y[idx], blended[idx]) for _, idx in folds.split(X)]
     regressor = VotingRegressor(estimators, weights=weights.tolist()).fit(X, y)
     return regressor, weights, float(np.mean(fold_rmse)), float(np.std(fold_rmse))
@@ -167,7 +153,7 @@ def best_params_record(params: TuneParams, found: dict[str, dict],
     """models/best_params.json: one layout for every family (a single model has weight 1)."""
     return {"model": params.model, "log_target": params.log_target, "seed": params.seed,
             "weights": weights,
-            "members": {f: {"params": v["params"], "study_name": v["study_name"]}
+            "members": {f: {"params": stable_hyper(v["params"]), "study_name": v["study_name"]}
                         for f, v in found.items()}}
 
 
@@ -181,6 +167,7 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
     """
     import mlflow
     from sklearn.pipeline import Pipeline
+    from threadpoolctl import threadpool_limits
 
     matrix = pd.read_parquet(paths.matrix)
     X, y = split_matrix(matrix)
@@ -188,7 +175,8 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
     data_md5 = file_md5(paths.matrix)
 
     configure_mlflow()
-    with mlflow.start_run(run_name=f"tune-{params.model}"):
+    with threadpool_limits(limits=params.n_threads, user_api="openmp"), \
+            mlflow.start_run(run_name=f"tune-{params.model}"):
         mlflow.set_tags({"stage": "tune", "optuna.storage": redact_url(storage_url),
                          "worker": worker})
         mlflow.log_params({**params.model_dump(exclude={"storage"}), "train_rows": len(X),
@@ -203,13 +191,14 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
             return
         if params.model == ENSEMBLE:
             regressor, weights, cv_mean, cv_std = fit_ensemble(found, X, y, params)
-            blend = dict(zip(params.families, np.round(weights, 6).tolist()))
+            blend = dict(zip(params.families, weights.tolist()))
         else:
             only = found[params.model]
             regressor = build_regressor(params.model, only["params"], params).fit(X, y)
             cv_mean, cv_std = only["cv_rmse_mean"], only["cv_rmse_std"]
             blend = {params.model: 1.0}
-        summary = {"cv_rmse_mean": cv_mean, "cv_rmse_std": cv_std,
+        summary = {"cv_rmse_mean": round(cv_mean, 6),
+                   "cv_rmse_std": None if cv_std is None else round(cv_std, 6),
                    "n_complete": sum(v["n_complete"] for v in found.values()),
                    "n_pruned": sum(v["n_pruned"] for v in found.values())}
         mlflow.log_metrics({"best_cv_rmse_mean": cv_mean})

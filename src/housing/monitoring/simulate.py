@@ -12,6 +12,7 @@ import pandas as pd
 
 from housing.config import FEATURES, TARGET
 from housing.data.production import RECORD_ID
+from housing.features import stable_math
 from housing.features.transformers import MAJOR_CITIES, haversine_km
 from housing.io import write_parquet
 
@@ -45,7 +46,7 @@ def simulate_batch(stream: pd.DataFrame, *, scenario: str, rows: int, seed: int,
     weights = np.ones(len(stream))
     if scenario == "income_inflation":
         z = (stream["MedInc"] - stream["MedInc"].mean()) / stream["MedInc"].std()
-        weights = np.exp(1.0 * z.to_numpy())
+        weights = stable_math.exp(1.0 * z.to_numpy())
     elif scenario == "geo_inland":
         weights = (_km_to(stream, tuple(n for n, _, _ in MAJOR_CITIES)) > 80).astype(float)
     elif scenario == "geo_coastal_south":

@@ -1,0 +1,189 @@
+"""The monitor stage's analysis: NannyML drift and performance estimation against the
+production version's reference, the retrain verdict, and the figures. Imported only when
+there is something new to analyse (see monitor.run)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from housing.config import FEATURES, TARGET, MonitorPaths, tracking_uri
+from housing.data.production import BATCH, batch_digest, production_frame
+from housing.io import atomic_path, write_csv, write_json
+from housing.models.metrics import rmse
+from housing.monitoring.rules import BatchFindings, accepted_batches, retrain_verdict
+from housing.params import MonitorParams
+
+logger = logging.getLogger(__name__)
+
+PREDICTION = "prediction"
+DRIFT_METHODS = ("kolmogorov_smirnov", "jensen_shannon", "wasserstein")
+
+
+class Monitors:
+    """NannyML calculators fitted once on the reference."""
+
+    def __init__(self, reference: pd.DataFrame, *, chunk_size: int, ks_threshold: float):
+        import nannyml as nml
+        from nannyml.thresholds import ConstantThreshold
+
+        self.chunk_size = chunk_size
+        self.univariate = nml.UnivariateDriftCalculator(
+            column_names=list(FEATURES), continuous_methods=list(DRIFT_METHODS),
+            chunk_size=chunk_size,
+            thresholds={"kolmogorov_smirnov": ConstantThreshold(lower=None, upper=ks_threshold)},
+        ).fit(reference)
+        self.multivariate = nml.DataReconstructionDriftCalculator(
+            column_names=list(FEATURES), chunk_size=chunk_size).fit(reference)
+        self.dle = nml.DLE(feature_column_names=list(FEATURES), y_pred=PREDICTION,
+                           y_true=TARGET, metrics=["rmse", "mae"], chunk_size=chunk_size,
+                           tune_hyperparameters=False).fit(reference)
+
+    def findings(self, batch: str, rows: pd.DataFrame) -> tuple[BatchFindings, dict[str, Any]]:
+        """Drift and estimated/realized performance of one batch."""
+        analysis = rows[[*FEATURES, PREDICTION]].reset_index(drop=True)
+        uni = self.univariate.calculate(analysis).filter(period="analysis").to_df()
+        drifted = tuple(f for f in FEATURES
+                        if uni[(f, "kolmogorov_smirnov", "alert")].astype(bool).any())
+        multi = self.multivariate.calculate(analysis).filter(period="analysis").to_df()
+        multivariate_alert = bool(multi[("reconstruction_error", "alert")].astype(bool).any())
+        est = self.dle.estimate(analysis).filter(period="analysis").to_df()
+        sizes = (est[("chunk", "end_index")] - est[("chunk", "start_index")] + 1).to_numpy()
+        estimated = float(np.sqrt(np.average(est[("rmse", "value")] ** 2, weights=sizes)))
+        labelled = rows[rows[TARGET].notna()]
+        realized = None
+        if len(labelled):
+            realized = rmse(labelled[TARGET], labelled[PREDICTION])
+        finding = BatchFindings(batch=batch, rows=len(rows), estimated_rmse=estimated,
+                                realized_rmse=realized, drifted_features=drifted,
+                                multivariate_alert=multivariate_alert)
+        ks = {f: round(float(uni[(f, "kolmogorov_smirnov", "value")].max()), 6)
+              for f in FEATURES}
+        return finding, {"ks": ks, "reconstruction_error":
+                         round(float(multi[("reconstruction_error", "value")].max()), 6)}
+
+
+def production_reference(name: str, version: int) -> tuple[pd.DataFrame, Any]:
+    """(reference frame, scoring model) of a registered version."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from housing.models.registry import reference_frame
+    from housing.models.serialization import load_registered_model
+
+    mlflow.set_tracking_uri(tracking_uri())
+    run_id = MlflowClient().get_model_version(name, str(version)).run_id
+    reference = reference_frame(run_id).rename(columns={"prediction": PREDICTION})
+    return reference, load_registered_model(name, version, tracking_uri())
+
+
+def save_figures(details: dict[str, dict], reference_rmse: float, ks_threshold: float,
+                 out_dir: Path) -> list[Path]:
+    """PNG figures of the batches: KS drift per feature against its threshold, and estimated
+    and realized RMSE against the reference (matplotlib: no browser process to render)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(details)
+    written = []
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.45 * len(FEATURES) * max(1, len(names)) / 2))
+    height = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        ks = [details[name]["ks"][f] for f in FEATURES]
+        ax.barh(np.arange(len(FEATURES)) + i * height, ks, height=height, label=name)
+    ax.axvline(ks_threshold, color="black", lw=1, ls="--", label="threshold")
+    ax.set(yticks=np.arange(len(FEATURES)) + 0.4 - height / 2, yticklabels=FEATURES,
+           xlabel="Kolmogorov-Smirnov statistic", title="Univariate drift per batch")
+    ax.legend(fontsize="small")
+    written.append(_save(fig, out_dir / "univariate_drift_ks.png"))
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    x = np.arange(len(names))
+    ax.plot(x, [details[n]["estimated_rmse"] for n in names], "o-", label="estimated (DLE)")
+    realized = [details[n]["realized_rmse"] for n in names]
+    ax.plot(x, [np.nan if r is None else r for r in realized], "s-", label="realized")
+    ax.axhline(reference_rmse, color="black", lw=1, ls="--", label="reference")
+    ax.set(xticks=x, xlabel="batch", ylabel="RMSE", title="Estimated and realized RMSE")
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize="small")
+    ax.legend(fontsize="small")
+    written.append(_save(fig, out_dir / "estimated_performance.png"))
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
+            seen: dict[str, Any], previous: list[dict], figures: bool = True) -> dict:
+    """Analyse the production batches not yet accepted into training; write the monitor's
+    outputs (the gate file only when it changes)."""
+    version = seen["production_version"]
+    accepted_names = {b["batch"] for b in previous}
+    production = production_frame(paths.production_dir, paths.predictions_dir)
+    new = production[~production[BATCH].isin(accepted_names)]
+    summary: dict[str, Any] = {**seen, "batches": {}, "retrain": False, "alert": False,
+                               "reasons": [], "rows_analysed": 0}
+    accepted = previous
+    if version is None:
+        summary["reasons"] = ["no production model yet: the pipeline trains as usual"]
+    elif new.empty:
+        summary["reasons"] = ["no new production data"]
+    else:
+        reference, model = production_reference(model_name, version)
+        reference_rmse = rmse(reference[TARGET], reference[PREDICTION])
+        monitors = Monitors(reference, chunk_size=params.chunk_size,
+                            ks_threshold=params.ks_threshold)
+        new = new.assign(**{PREDICTION: model.predict(new[list(FEATURES)])})
+        batches, details = [], {}
+        for name, rows in new.groupby(BATCH, sort=True):
+            finding, extra = monitors.findings(str(name), rows)
+            batches.append(finding)
+            details[str(name)] = {
+                "rows": finding.rows, "estimated_rmse": round(finding.estimated_rmse, 6),
+                "realized_rmse": None if finding.realized_rmse is None
+                else round(finding.realized_rmse, 6),
+                "labelled_rows": int(rows[TARGET].notna().sum()),
+                "drifted_features": len(finding.drifted_features),
+                "multivariate_alert": finding.multivariate_alert, **extra}
+        verdict = retrain_verdict(batches, reference_rmse, params)
+        labelled = [{"batch": str(name), "rows": int(rows[TARGET].notna().sum()),
+                     "md5": batch_digest(rows[rows[TARGET].notna()])}
+                    for name, rows in new.groupby(BATCH, sort=True) if rows[TARGET].notna().any()]
+        accepted = accepted_batches(previous, labelled, verdict)
+        reasons = list(verdict.reasons)
+        if verdict.retrain and not labelled:
+            reasons.append("alert, but no labelled batch yet: training waits for labels")
+        summary.update({"reference_rmse": round(reference_rmse, 6), "batches": details,
+                        "retrain": verdict.retrain and bool(labelled), "alert": verdict.retrain,
+                        "reasons": reasons,
+                        "rows_analysed": int(len(new))})
+        write_csv(pd.DataFrame([{"batch": k, "estimated_rmse": v["estimated_rmse"],
+                                 "realized_rmse": v["realized_rmse"],
+                                 "reference_rmse": round(reference_rmse, 6),
+                                 "drifted_features": v["drifted_features"]}
+                                for k, v in details.items()]), paths.plots)
+        if figures:
+            save_figures(details, reference_rmse, params.ks_threshold, paths.figures_dir)
+    if not paths.plots.exists():
+        write_csv(pd.DataFrame(columns=["batch", "estimated_rmse", "realized_rmse",
+                                        "reference_rmse", "drifted_features"]), paths.plots)
+    paths.figures_dir.mkdir(parents=True, exist_ok=True)
+    summary["accepted_batches"] = len(accepted)
+    write_json(summary, paths.metrics)
+    if accepted != previous or not paths.accepted.exists():
+        write_json({"batches": accepted}, paths.accepted)
+    logger.info("monitor: %s", "; ".join(summary["reasons"]) or "no alert")
+    return summary

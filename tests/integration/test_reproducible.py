@@ -1,0 +1,135 @@
+"""Same inputs, same bytes: the data and feature outputs do not depend on the CPU's SIMD
+extensions or on thread counts, tuning gives the same model whatever the OpenMP thread
+count, and a tune killed with SIGKILL resumes to the model an uninterrupted run makes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from housing.config import FeaturizePaths, PreparePaths
+from housing.workspace import clean_env, run, set_params
+
+pytestmark = pytest.mark.slow
+
+DATA_OUTPUTS = [*PreparePaths().role("out").values(), *FeaturizePaths().role("out").values()]
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def wider_simd() -> str:
+    """numpy's run-time SIMD extensions above its baseline that this CPU has."""
+    code = ("from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__;"
+            "print(' '.join(f for f in __cpu_dispatch__ if __cpu_features__.get(f)))")
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def data_workspace(tmp_path_factory, new_workspace):
+    """The committed params (every training row), nothing run yet."""
+    return new_workspace(tmp_path_factory.mktemp("repro") / "housing", small=False)
+
+
+def build_data(ws: Path, env: dict[str, str]) -> dict[str, str]:
+    for stage in ("prepare", "featurize"):
+        run(["housing", stage], ws, env=env, timeout=300)
+    return {p.as_posix(): md5(ws / p) for p in DATA_OUTPUTS}
+
+
+def test_data_and_features_are_identical_without_wide_simd_and_at_any_thread_count(
+        data_workspace):
+    simd = wider_simd()
+    if not simd:
+        pytest.skip("this CPU has no SIMD extension above numpy's baseline to switch off")
+    variants = {
+        "default": {},
+        f"NPY_DISABLE_CPU_FEATURES={simd}": {"NPY_DISABLE_CPU_FEATURES": simd},
+        "1 thread": {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+        "3 threads": {"OMP_NUM_THREADS": "3", "OPENBLAS_NUM_THREADS": "3"},
+    }
+    hashes = {name: build_data(data_workspace, env) for name, env in variants.items()}
+    for name, got in hashes.items():
+        assert got == hashes["default"], name
+
+
+@pytest.fixture(scope="module")
+def tune_workspace(tmp_path_factory, new_workspace):
+    """Small params, featurized: a copy of it tunes from the same matrix."""
+    ws = new_workspace(tmp_path_factory.mktemp("tune") / "housing")
+    set_params(ws, {"tune": {"model": "ensemble", "n_trials": 6, "cv_folds": 3}})
+    run(["dvc", "repro", "featurize"], ws)
+    return ws
+
+
+def copy_of(ws: Path, name: str) -> Path:
+    target = ws.parent.parent / name / "housing"
+    shutil.copytree(ws, target)
+    return target
+
+
+def tuned(ws: Path, env: dict[str, str] | None = None) -> tuple[str, str]:
+    run(["housing", "tune"], ws, env=env, timeout=600)
+    return md5(ws / "models/model.joblib"), (ws / "models/best_params.json").read_text()
+
+
+def test_tune_gives_the_same_model_twice_and_at_another_thread_count(tune_workspace):
+    first = tuned(copy_of(tune_workspace, "a"))
+    assert tuned(copy_of(tune_workspace, "b")) == first
+    # params fix the training threads (tune.n_threads); the environment does not change them
+    assert tuned(copy_of(tune_workspace, "c"), {"OMP_NUM_THREADS": "1"}) == first
+
+
+def test_tune_without_wide_simd_gives_the_same_model(tune_workspace):
+    simd = wider_simd()
+    if not simd:
+        pytest.skip("this CPU has no SIMD extension above numpy's baseline to switch off")
+    first = tuned(copy_of(tune_workspace, "d"))
+    assert tuned(copy_of(tune_workspace, "e"), {"NPY_DISABLE_CPU_FEATURES": simd}) == first
+
+
+def trial_states(ws: Path) -> list[str]:
+    import sqlite3
+
+    db = ws / "optuna.db"
+    if not db.exists():
+        return []
+    with sqlite3.connect(db, timeout=10) as conn:
+        try:
+            return [r[0] for r in conn.execute("SELECT state FROM trials ORDER BY trial_id")]
+        except sqlite3.OperationalError:  # tables not created yet
+            return []
+
+
+def test_a_killed_tune_resumes_to_the_uninterrupted_model(tune_workspace):
+    uninterrupted = tuned(copy_of(tune_workspace, "f"))
+    ws = copy_of(tune_workspace, "g")
+    proc = subprocess.Popen(["housing", "tune"], cwd=ws, env=clean_env(ws),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # kill it mid-trial, after some trials finished
+            states = trial_states(ws)
+            if states.count("COMPLETE") + states.count("PRUNED") >= 2 and "RUNNING" in states:
+                break
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "RUNNING" in trial_states(ws)  # the killed trial, left behind
+    resumed = tuned(ws)
+    states = trial_states(ws)
+    assert "RUNNING" not in states and "FAIL" in states  # the stale trial was failed...
+    assert resumed == uninterrupted                        # ...and redone: the same model

@@ -61,8 +61,9 @@ def main() -> None:
     if base:
         print(f"\nlean / resolving: time {lean[0] / base[0]:.2f}x, size {lean[1] / base[1]:.2f}x")
     seconds, size, cuda = lean
-    print(f"goals: size <= 1.2 GB {'met' if size <= 1.2e9 else 'NOT met'}; time <= 90 s "
-          f"{'met' if seconds <= 90 else 'NOT met'}; nothing CUDA {'met' if not cuda else 'NOT met'}")
+    verdict = {True: "met", False: "NOT met"}
+    print(f"goals: size <= 1.2 GB {verdict[size <= 1.2e9]}; time <= 90 s "
+          f"{verdict[seconds <= 90]}; nothing CUDA {verdict[not cuda]}")
 
 
 if __name__ == "__main__":

@@ -76,11 +76,13 @@ def apply_overrides(workspace: Path, overrides: list[str]) -> PipelineParams:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="run in this new folder and keep it (to compare its outputs)")
     args = parser.parse_args()
     default_data_cache(REPO_ROOT)
 
     with tempfile.TemporaryDirectory(prefix="housing-bench-") as tmp:
-        workspace = make_workspace(REPO_ROOT, Path(tmp) / "housing", small=False)
+        workspace = make_workspace(REPO_ROOT, args.keep or Path(tmp) / "housing", small=False)
         params = apply_overrides(workspace, args.set)
         full, _ = timed(["dvc", "repro"], workspace)
         print(f"full dvc repro: {full:.1f} s", flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -39,11 +40,27 @@ STAGE_HELP: dict[str, str] = {
 }
 
 
+# Stages (and commands) that talk to the shared stores check them first.
+TRACKING_USERS = frozenset({"monitor", "tune", "register", "rollback", "history"})
+
+
+def check_stores(command: str, params=None) -> None:
+    """Fail within seconds, naming the store, when one is misconfigured or unreachable."""
+    from housing import stores
+    from housing.config import optuna_storage, tracking_uri
+
+    if command in TRACKING_USERS:
+        stores.check_tracking(tracking_uri())
+    if command == "tune":
+        stores.check_optuna(optuna_storage(params.storage))
+
+
 def run_stage(args: argparse.Namespace) -> None:
-    """Validate params.yaml first (before any work), then run the stage with its paths."""
+    """Validate params.yaml and the stores first (before any work), then run the stage."""
     from housing.params import load_params
 
     params = getattr(load_params(args.params), args.command)
+    check_stores(args.command, params)
     paths = STAGE_PATHS[args.command]().resolved()
     extras = {}
     if args.command == "tune":
@@ -65,7 +82,25 @@ def _simulate(args: argparse.Namespace) -> None:
 def _rollback(args: argparse.Namespace) -> None:
     from housing.models import registry
 
+    check_stores("rollback")
     registry.rollback(version=args.version, reason=args.reason)
+
+
+def _history(args: argparse.Namespace) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from housing.config import tracking_uri
+    from housing.models import registry
+
+    check_stores("history")
+    for event in registry.history(MlflowClient(tracking_uri())):
+        print(json.dumps(event, sort_keys=True) if args.json else registry.format_event(event))
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from housing import stack
+
+    return stack.run(args.action, purge=args.purge)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_rollback)
     p.add_argument("--version", type=int, required=True)
     p.add_argument("--reason", default="")
+
+    p = sub.add_parser("history", help="the registry's promotion history, rollbacks included")
+    p.set_defaults(func=_history)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    p = sub.add_parser("stack", help="the local team stack: PostgreSQL databases, an MLflow "
+                       "tracking server, a DVC remote")
+    p.set_defaults(func=_stack)
+    p.add_argument("action", choices=("up", "status", "down"))
+    p.add_argument("--purge", action="store_true", help="with down: drop databases and data")
     return parser
 
 
@@ -113,11 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     go_offline()
     configure_logging(args.command, logging.DEBUG if args.verbose else logging.INFO, LOGS_DIR)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         logger.error("%s failed: %s", args.command, err)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

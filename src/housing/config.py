@@ -65,6 +65,7 @@ class MonitorPaths(StagePaths):
     production_dir: Path = external("data/production")
     predictions_dir: Path = external("data/predictions")
     accepted: Path = out("data/accepted_batches.json")
+    accepted_dir: Path = out("data/accepted")
     metrics: Path = out("reports/monitoring.json")
     plots: Path = out("reports/monitoring/batches.csv")
     figures_dir: Path = _path("reports/figures/monitoring", "untracked")
@@ -73,8 +74,7 @@ class MonitorPaths(StagePaths):
 @dataclass(frozen=True)
 class PreparePaths(StagePaths):
     accepted: Path = dep("data/accepted_batches.json")
-    production_dir: Path = external("data/production")
-    predictions_dir: Path = external("data/predictions")
+    accepted_dir: Path = dep("data/accepted")
     raw: Path = out("data/raw/california_housing.parquet")
     train: Path = out("data/processed/train.parquet")
     test: Path = out("data/processed/test.parquet")
@@ -152,9 +152,18 @@ OFFLINE_ENV = {
 _EXPS_TMP = (".dvc", "tmp", "exps")
 
 
+# MLflow's HTTP client retries for minutes by default: a stage should fail within seconds.
+FAIL_FAST_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
+
+
 def go_offline() -> None:
-    """Switch off MLflow telemetry, NannyML usage logging and DVC analytics for this process."""
-    for key, value in OFFLINE_ENV.items():
+    """Switch off MLflow telemetry, NannyML usage logging and DVC analytics for this process,
+    and make MLflow's HTTP client give up quickly (a user's own settings win)."""
+    for key, value in {**OFFLINE_ENV, **FAIL_FAST_ENV}.items():
         os.environ.setdefault(key, value)
 
 
@@ -197,8 +206,3 @@ def optuna_storage(configured: str = "") -> str:
     return configured or os.environ.get("OPTUNA_STORAGE") or (
         f"sqlite:///{workspace_root() / 'optuna.db'}"
     )
-
-
-def promotion_history_path() -> Path:
-    """The append-only log of registry decisions, beside the embedded store."""
-    return workspace_root() / "registry" / "promotions.jsonl"

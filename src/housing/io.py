@@ -83,15 +83,3 @@ def read_joblib(path: Path | str) -> Any:
     import joblib
 
     return joblib.load(path)
-
-
-def append_jsonl(record: dict[str, Any], target: Path | str) -> None:
-    """Append one JSON line with a single O_APPEND write, safe with concurrent writers."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(record, sort_keys=True) + "\n").encode()
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)

@@ -1,11 +1,9 @@
 """The register stage and rollback against a real MLflow store in a temporary folder."""
 
-import json
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from housing.config import promotion_history_path
 from housing.models import registry
 
 
@@ -27,19 +25,22 @@ def test_worse_model_is_not_promoted_and_history_is_kept(two_versions):
     assert {"run_id", "test_rmse"} <= set(version.tags)
     run_tags = client.get_run(version.run_id).data.tags
     assert "git_commit" in run_tags and any(k.startswith("dvc_md5.") for k in run_tags)
-    events = [json.loads(line) for line in promotion_history_path().read_text().splitlines()]
-    assert [e["version"] for e in events] == [1, 2]
+    events = registry.history(client)
+    assert [(e["event"], e["version"], e["promoted"]) for e in events] == [
+        ("register", 1, True), ("register", 2, False)]
+    assert events[1]["production_version"] == 1
 
 
 def test_rollback_moves_production_and_is_recorded(two_versions):
     client = MlflowClient()
     client.set_registered_model_alias("california-housing", "production", "2")
     event = registry.rollback(version=1, reason="bad batch")
-    assert event == {"event": "rollback", "model_name": "california-housing", "version": 1,
-                     "previous": 2, "reason": "bad batch"}
+    assert {k: v for k, v in event.items() if k != "at"} == {
+        "event": "rollback", "model_name": "california-housing", "version": 1, "previous": 2,
+        "reason": "bad batch"}
     assert str(client.get_model_version_by_alias("california-housing", "production").version) == "1"
-    last = json.loads(promotion_history_path().read_text().splitlines()[-1])
-    assert last["event"] == "rollback" and last["previous"] == 2
+    assert registry.history(client)[-1] == event
+    assert "rollback: production 2 -> 1 (bad batch)" in registry.format_event(event)
 
 
 def test_rollback_to_a_missing_version_is_a_clear_error(two_versions):

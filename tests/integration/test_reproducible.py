@@ -83,19 +83,26 @@ def tuned(ws: Path, env: dict[str, str] | None = None) -> tuple[str, str]:
     return md5(ws / "models/model.joblib"), (ws / "models/best_params.json").read_text()
 
 
-def test_tune_gives_the_same_model_twice_and_at_another_thread_count(tune_workspace):
-    first = tuned(copy_of(tune_workspace, "a"))
-    assert tuned(copy_of(tune_workspace, "b")) == first
+@pytest.fixture(scope="module")
+def reference_model(tune_workspace) -> tuple[str, str]:
+    """(model md5, best params) of one uninterrupted tune with the default environment."""
+    return tuned(copy_of(tune_workspace, "reference"))
+
+
+def test_tune_gives_the_same_model_twice_and_at_another_thread_count(tune_workspace,
+                                                                     reference_model):
+    assert tuned(copy_of(tune_workspace, "again")) == reference_model
     # params fix the training threads (tune.n_threads); the environment does not change them
-    assert tuned(copy_of(tune_workspace, "c"), {"OMP_NUM_THREADS": "1"}) == first
+    assert tuned(copy_of(tune_workspace, "one-thread"), {"OMP_NUM_THREADS": "1"}) \
+        == reference_model
 
 
-def test_tune_without_wide_simd_gives_the_same_model(tune_workspace):
+def test_tune_without_wide_simd_gives_the_same_model(tune_workspace, reference_model):
     simd = wider_simd()
     if not simd:
         pytest.skip("this CPU has no SIMD extension above numpy's baseline to switch off")
-    first = tuned(copy_of(tune_workspace, "d"))
-    assert tuned(copy_of(tune_workspace, "e"), {"NPY_DISABLE_CPU_FEATURES": simd}) == first
+    assert tuned(copy_of(tune_workspace, "no-wide-simd"), {"NPY_DISABLE_CPU_FEATURES": simd}) \
+        == reference_model
 
 
 def trial_states(ws: Path) -> list[str]:
@@ -111,9 +118,8 @@ def trial_states(ws: Path) -> list[str]:
             return []
 
 
-def test_a_killed_tune_resumes_to_the_uninterrupted_model(tune_workspace):
-    uninterrupted = tuned(copy_of(tune_workspace, "f"))
-    ws = copy_of(tune_workspace, "g")
+def test_a_killed_tune_resumes_to_the_uninterrupted_model(tune_workspace, reference_model):
+    ws = copy_of(tune_workspace, "killed")
     proc = subprocess.Popen(["housing", "tune"], cwd=ws, env=clean_env(ws),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -132,4 +138,4 @@ def test_a_killed_tune_resumes_to_the_uninterrupted_model(tune_workspace):
     resumed = tuned(ws)
     states = trial_states(ws)
     assert "RUNNING" not in states and "FAIL" in states  # the stale trial was failed...
-    assert resumed == uninterrupted                        # ...and redone: the same model
+    assert resumed == reference_model                      # ...and redone: the same model

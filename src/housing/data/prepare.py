@@ -39,7 +39,7 @@ def run(params: PrepareParams, paths: PreparePaths, *, data_home: str | None = N
                            train_sample_rows=params.train_sample_rows)
     accepted = read_json(paths.accepted)["batches"] if paths.accepted.exists() else []
     if accepted:
-        production = accepted_rows(accepted, paths.production_dir, paths.predictions_dir)
+        production = accepted_rows(accepted, paths.accepted_dir)
         splits = with_production_rows(splits, production)
         logger.info("%d accepted production rows from %d batches join the training set",
                     len(production), len(accepted))

@@ -81,19 +81,18 @@ def batch_digest(rows: pd.DataFrame) -> str:
     return hashlib.md5(ordered.to_csv(index=False, float_format="%.10g").encode()).hexdigest()
 
 
-def accepted_rows(accepted: list[dict], production_dir: Path,
-                  predictions_dir: Path) -> pd.DataFrame:
-    """The labelled rows of the accepted batches, checked against their recorded hashes."""
+def accepted_rows(accepted: list[dict], accepted_dir: Path) -> pd.DataFrame:
+    """The labelled rows of the accepted batches (data/accepted/<batch>.parquet, which the
+    monitor wrote and DVC tracks), checked against the hashes recorded at acceptance."""
     if not accepted:
         return pd.DataFrame(columns=[RECORD_ID, *FEATURES, TARGET])
-    rows = production_frame(production_dir, predictions_dir)
     parts = []
     for entry in accepted:
-        batch = rows[(rows[BATCH] == entry["batch"]) & rows[TARGET].notna()]
-        if batch.empty:
-            raise FileNotFoundError(
-                f"accepted batch '{entry['batch']}' has no labelled rows under "
-                f"{production_dir} or {predictions_dir}")
+        path = accepted_dir / f"{entry['batch']}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"accepted batch '{entry['batch']}': {path} is missing "
+                                    "(run `dvc pull` to fetch it from the remote)")
+        batch = pd.read_parquet(path)
         if batch_digest(batch) != entry["md5"]:
             raise ValueError(f"accepted batch '{entry['batch']}' changed since it was accepted "
                              f"(md5 {batch_digest(batch)} != {entry['md5']})")

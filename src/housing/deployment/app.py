@@ -123,14 +123,16 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     def ready() -> Response:
         current = holder.current
         if current is None:
-            return _json({"ready": False, "reason": holder.last_error}, 503)
+            return _json({"ready": False, "reason": holder.last_error,
+                          **holder.registry_status()}, 503)
         return _json({"ready": True, "model": {"name": current.name,
-                                               "version": current.version}})
+                                               "version": current.version},
+                      **holder.registry_status()})
 
     @app.get("/model")
     def model_info() -> Response:
         current = model_or_503()
-        return _json({**current.describe(), "features": [
+        return _json({**current.describe(), **holder.registry_status(), "features": [
             {"name": f, "type": "double", "training_range": current.ranges.get(f)}
             for f in FEATURES]})
 

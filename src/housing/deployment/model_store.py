@@ -94,6 +94,7 @@ class ModelHolder:
         self.name, self.alias = name, alias
         self.current: LoadedModel | None = None
         self.last_error: str | None = "not loaded yet"
+        self.registry_error: str | None = None
         self._lock = threading.Lock()
 
     def refresh(self) -> bool:
@@ -101,15 +102,27 @@ class ModelHolder:
         with self._lock:
             try:
                 version = resolve_version(self.name, self.alias)
-                if self.current is not None and self.current.version == version:
-                    return False
-                self.current = load_version(self.name, self.alias)
-                self.last_error = None
-                return True
+                swap = self.current is None or self.current.version != version
+                if swap:
+                    self.current = load_version(self.name, self.alias)
+                self.last_error = self.registry_error = None
+                return swap
             except Exception as err:  # registry down or alias missing: keep serving what we have
                 self.last_error = f"{type(err).__name__}: {err}"
+                # The registry answered, but has no such model or alias (a server says so
+                # with INVALID_PARAMETER_VALUE "... not found")
+                missing = (getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
+                           or "not found" in str(err))
+                self.registry_error = None if missing else self.last_error
                 logger.warning("cannot load %s@%s: %s", self.name, self.alias, self.last_error)
                 return False
+
+    def registry_status(self) -> dict[str, str | None]:
+        """What /ready and /model say about the registry: reachable at the last look-up, or
+        not (the service then keeps serving the model it has)."""
+        if self.registry_error is None:
+            return {"registry": "reachable", "registry_error": None}
+        return {"registry": "unreachable", "registry_error": self.registry_error}
 
     def start_polling(self, seconds: int) -> threading.Thread:
         """Check the alias every ``seconds`` in a daemon thread."""

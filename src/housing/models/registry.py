@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from housing.config import FEATURES, MODEL_NAME, TARGET, RegisterPaths, promotion_history_path
-from housing.io import append_jsonl, read_joblib, read_json, write_json
+from housing.config import FEATURES, MODEL_NAME, TARGET, RegisterPaths, tracking_uri
+from housing.io import read_joblib, read_json, write_json
 from housing.models.evaluate import regression_metrics
 from housing.models.promotion import PRODUCTION, promotion_decision
 from housing.models.serialization import load_registered_model, required_trusted_types
@@ -58,10 +59,38 @@ def lineage_tags(*, data_paths: list[Path], model_path: Path) -> dict[str, str]:
     return tags
 
 
-def record_history(event: dict) -> None:
-    """Append one decision or rollback to the append-only promotion history."""
-    append_jsonl({"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **event},
-                 promotion_history_path())
+EVENT_TAG = "housing.event."
+
+
+def record_event(client, model_name: str, version: int | str, event: dict) -> dict:
+    """Record a registry decision or a rollback as a tag of the version it concerns, so
+    every machine that reads the registry reads the same history."""
+    now = dt.datetime.now(dt.UTC)
+    event = {"at": now.isoformat(timespec="microseconds"), "model_name": model_name,
+             "version": int(version), **event}
+    client.set_model_version_tag(model_name, str(version),
+                                 EVENT_TAG + now.strftime("%Y%m%dT%H%M%S.%fZ"),
+                                 json.dumps(event, sort_keys=True))
+    return event
+
+
+def history(client, model_name: str = MODEL_NAME) -> list[dict]:
+    """Every recorded registration and rollback of ``model_name``, oldest first."""
+    events = [json.loads(value) for mv in client.search_model_versions(f"name='{model_name}'")
+              for key, value in mv.tags.items() if key.startswith(EVENT_TAG)]
+    return sorted(events, key=lambda e: e["at"])
+
+
+def format_event(event: dict) -> str:
+    """One line of `housing history`."""
+    if event["event"] == "rollback":
+        what = (f"rollback: production {event['previous']} -> {event['version']}"
+                + (f" ({event['reason']})" if event.get("reason") else ""))
+    else:
+        what = (f"register version {event['version']}: {', '.join(event['aliases'])}; "
+                f"RMSE {event['rmse']:.4f}" + (f" vs production {event['production_rmse']:.4f}"
+                                               if event.get("production_rmse") else ""))
+    return f"{event['at']}  {what}"
 
 
 def run(params: RegisterParams, paths: RegisterPaths, *, model_name: str = MODEL_NAME) -> dict:
@@ -116,7 +145,11 @@ def run(params: RegisterParams, paths: RegisterPaths, *, model_name: str = MODEL
     outcome = {"model_name": model_name, "version": int(version), "run_id": run_id,
                "trusted_types": trusted, **decision.to_dict()}
     write_json(outcome, paths.registry)
-    record_history({"event": "register", **outcome})
+    record_event(client, model_name, version, {
+        "event": "register", "aliases": list(decision.aliases), "promoted": decision.promoted,
+        "reasons": list(decision.reasons), "rmse": candidate["rmse"], "run_id": run_id,
+        "production_version": production["version"] if production else None,
+        "production_rmse": production["rmse"] if production else None})
     logger.info("registered %s version %s with aliases %s", model_name, version,
                 ", ".join(decision.aliases))
     return outcome
@@ -135,9 +168,9 @@ def rollback(*, version: int, reason: str = "", model_name: str = MODEL_NAME) ->
         raise ValueError(f"{model_name} has no version {version}") from err
     previous = version_for_alias(client, PRODUCTION, model_name)
     client.set_registered_model_alias(model_name, PRODUCTION, target.version)
-    event = {"event": "rollback", "model_name": model_name, "version": int(target.version),
-             "previous": int(previous.version) if previous else None, "reason": reason}
-    record_history(event)
+    event = record_event(client, model_name, target.version, {
+        "event": "rollback", "previous": int(previous.version) if previous else None,
+        "reason": reason})
     logger.info("production alias of %s moved from %s to %s", model_name,
                 event["previous"], target.version)
     return event
@@ -145,7 +178,10 @@ def rollback(*, version: int, reason: str = "", model_name: str = MODEL_NAME) ->
 
 def reference_frame(run_id: str) -> pd.DataFrame:
     """The test features, targets and predictions logged with a registered version."""
-    import mlflow
+    from mlflow.tracking import MlflowClient
 
-    return mlflow.load_table(f"{REFERENCE_ARTIFACT}/test_predictions.json", run_ids=[run_id])
+    client = MlflowClient(tracking_uri())
+    experiment_id = client.get_run(run_id).info.experiment_id
+    return client.load_table(experiment_id, f"{REFERENCE_ARTIFACT}/test_predictions.json",
+                             run_ids=[run_id])
 

@@ -50,8 +50,11 @@ def make_storage(url: str):
     """An Optuna RDB storage with heartbeats and retries of stale trials."""
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
+    from housing.stores import engine_kwargs
+
     with _experimental_ok():
-        return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+        return RDBStorage(url, engine_kwargs=engine_kwargs(url),
+                          heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
                               max_retry=MAX_RETRY))
 

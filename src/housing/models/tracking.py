@@ -99,10 +99,17 @@ def _rest_alias_version(server: str, name: str, alias: str) -> int | None:
         with urllib.request.urlopen(request, timeout=30) as response:
             return int(json.loads(response.read())["model_version"]["version"])
     except urllib.error.HTTPError as err:
-        if err.code == 404:  # no such model or alias
+        body = err.read()
+        try:
+            error = json.loads(body)
+        except ValueError:
+            error = {}
+        # No such model (404, RESOURCE_DOES_NOT_EXIST) or alias (400, "... not found")
+        if err.code == 404 or error.get("error_code") == "RESOURCE_DOES_NOT_EXIST" or (
+                err.code == 400 and "not found" in str(error.get("message", ""))):
             return None
         raise RuntimeError(f"MLflow tracking server {redact_url(server)} answered {err.code} "
-                           f"to the alias look-up: {err.read()[:200]!r}") from err
+                           f"to the alias look-up: {body[:200]!r}") from err
     except urllib.error.URLError as err:
         raise RuntimeError(f"MLflow tracking server {redact_url(server)} is unreachable: "
                            f"{err.reason}") from err

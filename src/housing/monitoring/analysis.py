@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from housing.config import FEATURES, TARGET, MonitorPaths, tracking_uri
-from housing.data.production import BATCH, batch_digest, production_frame
-from housing.io import atomic_path, write_csv, write_json
+from housing.data.production import BATCH, RECORD_ID, batch_digest, production_frame
+from housing.io import atomic_path, write_csv, write_json, write_parquet
 from housing.models.metrics import rmse
 from housing.monitoring.rules import BatchFindings, accepted_batches, retrain_verdict
 from housing.params import MonitorParams
@@ -126,6 +126,20 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def snapshot_accepted(rows: pd.DataFrame, accepted: list[dict], previous: list[dict],
+                      accepted_dir: Path) -> None:
+    """Copy the labelled rows of each newly accepted batch into the DVC-tracked
+    data/accepted/<batch>.parquet: what prepare trains on, pushed with every other output,
+    so a clone plus `dvc pull` can rebuild a model that was retrained on them."""
+    known = {b["batch"] for b in previous}
+    for entry in accepted:
+        if entry["batch"] in known:
+            continue
+        batch = rows[(rows[BATCH] == entry["batch"]) & rows[TARGET].notna()]
+        write_parquet(batch[[RECORD_ID, *FEATURES, TARGET]].sort_values(RECORD_ID)
+                      .reset_index(drop=True), accepted_dir / f"{entry['batch']}.parquet")
+
+
 def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
             seen: dict[str, Any], previous: list[dict], figures: bool = True) -> dict:
     """Analyse the production batches not yet accepted into training; write the monitor's
@@ -163,6 +177,7 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
                      "md5": batch_digest(rows[rows[TARGET].notna()])}
                     for name, rows in new.groupby(BATCH, sort=True) if rows[TARGET].notna().any()]
         accepted = accepted_batches(previous, labelled, verdict)
+        snapshot_accepted(new, accepted, previous, paths.accepted_dir)
         reasons = list(verdict.reasons)
         if verdict.retrain and not labelled:
             reasons.append("alert, but no labelled batch yet: training waits for labels")
@@ -181,6 +196,7 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
         write_csv(pd.DataFrame(columns=["batch", "estimated_rmse", "realized_rmse",
                                         "reference_rmse", "drifted_features"]), paths.plots)
     paths.figures_dir.mkdir(parents=True, exist_ok=True)
+    paths.accepted_dir.mkdir(parents=True, exist_ok=True)
     summary["accepted_batches"] = len(accepted)
     write_json(summary, paths.metrics)
     if accepted != previous or not paths.accepted.exists():

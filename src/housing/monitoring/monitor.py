@@ -44,7 +44,7 @@ def run(params: MonitorParams, paths: MonitorPaths, *, figures: bool = True,
             "params": params.model_dump()}
     last = read_json(paths.metrics) if paths.metrics.exists() else {}
     if (all(last.get(k) == v for k, v in seen.items()) and paths.plots.exists()
-            and paths.accepted.exists()):
+            and paths.accepted.exists() and paths.accepted_dir.is_dir()):
         logger.info("monitor: nothing new since the last run (production version %s, same "
                     "production data); outputs left as they are", seen["production_version"])
         return last

@@ -1,0 +1,245 @@
+"""The local team stack: ``housing stack up | status | down``.
+
+For development and tests on one machine, the same layout a team runs on several:
+
+- PostgreSQL (already running: on this project's machines and in CI at 127.0.0.1:5432)
+  holds two databases, one for MLflow and one for Optuna (both keep Alembic's
+  ``alembic_version`` table, so they cannot share one);
+- an ``mlflow server`` on PostgreSQL that serves the artifacts itself
+  (``--serve-artifacts``), so clients need no object-store credentials;
+- a DVC remote: a local folder (an SSH or S3 URL on a real team).
+
+``up`` is idempotent (it creates only what is missing and starts the server only if it is
+not answering) and waits for the server's /health; ``down`` stops the server and keeps the
+data (``--purge`` drops the databases and the folders too).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from housing.config import workspace_root
+
+logger = logging.getLogger(__name__)
+
+STARTUP_SECONDS = 90
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where the local stack lives; HOUSING_STACK_* variables override the defaults."""
+
+    postgres: str       # an admin URL of the PostgreSQL server (no database)
+    prefix: str         # database names: <prefix>_mlflow, <prefix>_optuna
+    host: str
+    port: int
+    folder: Path        # pid file, log, served artifacts, the DVC remote
+
+    @classmethod
+    def from_env(cls, root: Path | None = None) -> Stack:
+        root = root or workspace_root()
+        return cls(postgres=os.environ.get("HOUSING_STACK_POSTGRES",
+                                           "postgresql://postgres@127.0.0.1:5432"),
+                   prefix=os.environ.get("HOUSING_STACK_PREFIX", "housing"),
+                   host=os.environ.get("HOUSING_STACK_HOST", "127.0.0.1"),
+                   port=int(os.environ.get("HOUSING_STACK_PORT", "5000")),
+                   folder=Path(os.environ.get("HOUSING_STACK_DIR", root / ".stack")))
+
+    def database_url(self, name: str) -> str:
+        return f"{self.postgres.rstrip('/')}/{self.prefix}_{name}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.folder / "artifacts"
+
+    @property
+    def remote(self) -> Path:
+        return self.folder / "dvc-remote"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.folder / "mlflow-server.pid"
+
+    def env(self) -> dict[str, str]:
+        """What a client sets to use the stack."""
+        return {"MLFLOW_TRACKING_URI": self.tracking_uri,
+                "OPTUNA_STORAGE": self.database_url("optuna")}
+
+
+def _admin_connect(stack: Stack):
+    import psycopg
+
+    from housing.stores import CONNECT_TIMEOUT_SECONDS, StoreError
+
+    url = stack.postgres.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        return psycopg.connect(f"{url.rstrip('/')}/postgres", autocommit=True,
+                               connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except psycopg.OperationalError as err:
+        raise StoreError(f"PostgreSQL at {stack.postgres} is unreachable: "
+                         f"{str(err).strip().splitlines()[0]}") from None
+
+
+def databases(stack: Stack) -> dict[str, bool]:
+    """Whether each of the stack's databases exists."""
+    with _admin_connect(stack) as conn:
+        names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+    return {name: f"{stack.prefix}_{name}" in names for name in ("mlflow", "optuna")}
+
+
+def create_databases(stack: Stack) -> None:
+    from psycopg import sql
+
+    missing = [name for name, exists in databases(stack).items() if not exists]
+    with _admin_connect(stack) as conn:
+        for name in missing:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(
+                sql.Identifier(f"{stack.prefix}_{name}")))
+            logger.info("created database %s_%s", stack.prefix, name)
+
+
+def drop_databases(stack: Stack) -> None:
+    from psycopg import sql
+
+    with _admin_connect(stack) as conn:
+        for name in ("mlflow", "optuna"):
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(f"{stack.prefix}_{name}")))
+
+
+def healthy(stack: Stack, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{stack.tracking_uri}/health", timeout=timeout) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def server_pid(stack: Stack) -> int | None:
+    """The pid of the server this stack started, if that process is alive."""
+    try:
+        pid = int(stack.pid_file.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def start_server(stack: Stack) -> int:
+    """Start `mlflow server` in its own session (it outlives this command)."""
+    stack.artifacts.mkdir(parents=True, exist_ok=True)
+    mlflow = Path(sys.executable).with_name("mlflow")
+    cmd = [str(mlflow if mlflow.exists() else "mlflow"), "server",
+           "--backend-store-uri", stack.database_url("mlflow"),
+           "--artifacts-destination", str(stack.artifacts), "--serve-artifacts",
+           "--host", stack.host, "--port", str(stack.port), "--workers", "2"]
+    # No telemetry; no job runners (MLflow 3 starts a pool of huey consumers that poll all
+    # the time, for GenAI jobs this project never submits).
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with open(stack.folder / "mlflow-server.log", "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True, cwd=stack.folder)
+    stack.pid_file.write_text(str(proc.pid))
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlflow server exited with {proc.returncode}; see "
+                               f"{stack.folder / 'mlflow-server.log'}")
+        if healthy(stack):
+            return proc.pid
+        time.sleep(0.5)
+    stop_server(stack)
+    raise RuntimeError(f"mlflow server did not answer /health within {STARTUP_SECONDS} s")
+
+
+def stop_server(stack: Stack, timeout: float = 30) -> bool:
+    """SIGTERM the server's process group and wait; True if one was running."""
+    pid = server_pid(stack)
+    if pid is None:
+        stack.pid_file.unlink(missing_ok=True)
+        return False
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server_pid(stack) is not None:
+        time.sleep(0.2)
+    if server_pid(stack) is not None:
+        os.killpg(pid, signal.SIGKILL)
+    stack.pid_file.unlink(missing_ok=True)
+    return True
+
+
+def configure_remote(stack: Stack, root: Path) -> None:
+    """The stack's folder as the workspace's default DVC remote (in .dvc/config.local)."""
+    stack.remote.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["dvc", "remote", "add", "--local", "--force", "-d", "team",
+                    str(stack.remote)], cwd=root, check=True, capture_output=True)
+
+
+def up(stack: Stack, root: Path) -> dict:
+    stack.folder.mkdir(parents=True, exist_ok=True)
+    create_databases(stack)
+    if healthy(stack):
+        logger.info("mlflow server already answers at %s", stack.tracking_uri)
+    else:
+        start_server(stack)
+        logger.info("mlflow server up at %s", stack.tracking_uri)
+    if (root / ".dvc").is_dir():
+        configure_remote(stack, root)
+    else:
+        logger.info("%s is no DVC workspace: no DVC remote configured", root)
+    return status(stack)
+
+
+def status(stack: Stack) -> dict:
+    from housing.stores import StoreError
+
+    try:
+        dbs = databases(stack)
+        postgres = "up"
+    except StoreError as err:
+        dbs, postgres = {}, f"unreachable: {err}"
+    return {"postgres": postgres, "databases": dbs,
+            "mlflow_server": {"uri": stack.tracking_uri, "healthy": healthy(stack),
+                              "pid": server_pid(stack)},
+            "dvc_remote": str(stack.remote) if stack.remote.is_dir() else None,
+            "env": stack.env()}
+
+
+def down(stack: Stack, *, purge: bool = False) -> dict:
+    stopped = stop_server(stack)
+    if purge:
+        drop_databases(stack)
+        shutil.rmtree(stack.folder, ignore_errors=True)
+    return {"stopped_server": stopped, "purged": purge}
+
+
+def run(action: str, *, purge: bool = False) -> int:
+    """The CLI: print the result as JSON, and the variables a client exports."""
+    root = workspace_root()
+    stack = Stack.from_env(root)
+    if action == "up":
+        result = up(stack, root)
+    elif action == "down":
+        result = down(stack, purge=purge)
+    else:
+        result = status(stack)
+    print(json.dumps(result, indent=2))
+    if action != "down":
+        print("\n".join(f"export {k}={v}" for k, v in stack.env().items()), file=sys.stderr)
+    healthy_stack = result.get("mlflow_server", {}).get("healthy", True)
+    return 0 if action == "down" or healthy_stack else 1

@@ -8,20 +8,13 @@ Exit 1, naming each path and both hashes, when any output differs.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-
-def md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from housing.models.tracking import file_md5 as md5
 
 
 def committed_outputs(stages: list[str]) -> dict[str, str]:

@@ -129,6 +129,9 @@ def test_a_killed_tune_resumes_to_the_uninterrupted_model(tune_workspace, refere
             if states.count("COMPLETE") + states.count("PRUNED") >= 2 and "RUNNING" in states:
                 break
             time.sleep(0.2)
+        # Let the trial's heartbeat thread write its first beat: Optuna never counts a trial
+        # without one as stale (see the README on a worker killed in its first milliseconds).
+        time.sleep(1.0)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

@@ -202,6 +202,7 @@ def test_two_workers_one_killed_end_with_exactly_the_budget(server, new_workspac
             if "RUNNING" in states and states.count("COMPLETE") + states.count("PRUNED") >= 1:
                 break
             time.sleep(0.2)
+        time.sleep(1.0)  # past the trial's first heartbeat (see test_reproducible)
         os.kill(extra.pid, signal.SIGKILL)
         extra.wait(timeout=30)
     finally:

@@ -24,9 +24,9 @@ COORDINATES = ("Latitude", "Longitude")
 def unit_vectors(lat, lon) -> np.ndarray:
     """Points on the unit sphere, so Euclidean neighbours are great-circle neighbours."""
     lat, lon = np.deg2rad(np.asarray(lat, float)), np.deg2rad(np.asarray(lon, float))
-    cos_lat = stable_math.cos(lat)
-    return np.column_stack([cos_lat * stable_math.cos(lon), cos_lat * stable_math.sin(lon),
-                            stable_math.sin(lat)])
+    cos_lat, cos_lon = stable_math.cos(np.vstack([lat, lon]))  # elementwise: same bits
+    sin_lon, sin_lat = stable_math.sin(np.vstack([lon, lat]))
+    return np.column_stack([cos_lat * cos_lon, cos_lat * sin_lon, sin_lat])
 
 
 def degree_points(lat, lon) -> np.ndarray:
@@ -71,8 +71,9 @@ class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
             raise ValueError(f"coordinates must be one of {', '.join(COORDINATE_SYSTEMS)}, "
                              f"got {self.coordinates}")
 
-    def _points(self, X: pd.DataFrame) -> np.ndarray:
-        return COORDINATE_SYSTEMS[self.coordinates](X["Latitude"], X["Longitude"])
+    def _points(self, columns) -> np.ndarray:
+        """Search coordinates from a frame or a mapping of column arrays."""
+        return COORDINATE_SYSTEMS[self.coordinates](columns["Latitude"], columns["Longitude"])
 
     def _state(self, X: pd.DataFrame, y) -> tuple[np.ndarray, np.ndarray]:
         y = np.asarray(y, dtype=float)
@@ -113,7 +114,11 @@ class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "tree_")
         self._check(X)
-        return append_columns(X, self._features(self.tree_, self.targets_, self._points(X)))
+        return append_columns(X, self.new_columns(X))
+
+    def new_columns(self, columns) -> dict[str, np.ndarray]:
+        """The neighbour features of the fitted (full) neighbourhood, from input columns."""
+        return self._features(self.tree_, self.targets_, self._points(columns))
 
     def fit_transform(self, X: pd.DataFrame, y=None, **fit_params) -> pd.DataFrame:
         """Cross-fitted: each row's features come from the other folds' targets only."""

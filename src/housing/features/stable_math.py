@@ -1,30 +1,68 @@
-"""Transcendental functions whose bits do not depend on the CPU.
+"""Correctly rounded transcendental functions: the same bits on every CPU.
 
 numpy picks its float64 kernels at run time: on a CPU with AVX-512, ``log1p`` and
 ``arcsin`` run vectorised SVML code that rounds differently from the kernels other CPUs
-run, so the same features came out with other last bits on another machine (measured:
-every ``log_*`` and ``km*`` column, and so every hash downstream). These wrappers compute
-in x87 extended precision (numpy's ``longdouble`` loops call the C library's ``*l``
-functions, which have no SIMD variants) and round once to float64: the same bits on every
-x86-64 CPU, and the correctly rounded result for all but a tiny share of inputs.
+run. Computing in x87 extended precision (numpy's ``longdouble`` loops call the C
+library's ``*l`` functions) and rounding once is not enough either: those functions use
+x87 instructions (``fyl2xp1``, ``fpatan``, ``f2xm1``) whose last bits differ between
+Intel and AMD, and a result close to a float64 rounding boundary then rounds to a
+different float64 (measured: the training features of one commit had other bits on an
+AMD EPYC than on an Intel Xeon).
+
+So these functions return the correctly rounded float64, which is one value whatever
+the CPU. The extended-precision result decides the rounding except when it lies within
+MARGIN extended ulps of a rounding boundary (under 1% of values; MARGIN is well beyond
+the routines' error); those few are recomputed with mpmath at 128 bits.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+# Extended-precision ulps around a float64 rounding boundary inside which the x87 result
+# cannot decide the rounding: glibc lists at most 3 ulps of error for these long double
+# functions on x86-64 (libm-test-ulps), so 8 leaves room.
+MARGIN = 8
+_LOW, _SHIFT, _WIDTH = np.uint64(0x7FF), np.uint64(2048 - 0x400 + MARGIN), np.uint64(2 * MARGIN)
+_TINY = np.finfo(np.float64).tiny  # below it float64 keeps fewer bits: always recompute
 
-def _stable(ufunc: np.ufunc):
+
+def _recompute(x: np.ndarray, out: np.ndarray, near: np.ndarray, mp_name: str) -> np.ndarray:
+    """``out`` with the values near a rounding boundary (or subnormal) from mpmath."""
+    import mpmath
+
+    fn = getattr(mpmath, mp_name)
+    flat, source = out.reshape(-1), np.broadcast_to(x, out.shape).reshape(-1)
+    redo = near.reshape(-1) | ((np.abs(flat) < _TINY) & (flat != 0))
+    with mpmath.workprec(128):
+        for i in np.flatnonzero(redo):
+            flat[i] = float(fn(mpmath.mpf(float(source[i]))))
+    return out
+
+
+def _correctly_rounded(ufunc: np.ufunc, mp_name: str):
     def apply(x) -> np.ndarray:
-        return ufunc(np.asarray(x, dtype=np.longdouble)).astype(np.float64)
+        x = np.asarray(x, dtype=np.float64)
+        wide = ufunc(x.astype(np.longdouble))
+        out = wide.astype(np.float64)
+        # The x87 format holds a 64-bit significand (the first 8 of its 16 bytes); float64
+        # keeps the top 53 bits, so the low 11 say how far the wide result is from the
+        # rounding boundary at 0x400: near it when (low - 0x400 + MARGIN) mod 2048 is at
+        # most 2 * MARGIN. Zeros, infinities and NaNs have zero low bits.
+        low = np.ascontiguousarray(wide).view(np.uint64)[..., ::2] if wide.ndim \
+            else np.asarray(wide).reshape(1).view(np.uint64)[::2]
+        near = ((low + _SHIFT) & _LOW) <= _WIDTH
+        if near.any() or np.abs(out).min(initial=np.inf) < _TINY:
+            out = _recompute(x, np.array(out, copy=True), near, mp_name)
+        return out[()] if np.ndim(out) == 0 else out
 
     apply.__name__ = ufunc.__name__
-    apply.__doc__ = f"``np.{ufunc.__name__}`` with the same bits on every x86-64 CPU."
+    apply.__doc__ = f"``np.{ufunc.__name__}``, correctly rounded: the same bits on every CPU."
     return apply
 
 
-log1p = _stable(np.log1p)
-sin = _stable(np.sin)
-cos = _stable(np.cos)
-arcsin = _stable(np.arcsin)
-exp = _stable(np.exp)
+log1p = _correctly_rounded(np.log1p, "log1p")
+sin = _correctly_rounded(np.sin, "sin")
+cos = _correctly_rounded(np.cos, "cos")
+arcsin = _correctly_rounded(np.arcsin, "asin")
+exp = _correctly_rounded(np.exp, "exp")

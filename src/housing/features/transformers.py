@@ -7,6 +7,9 @@ so the model takes the 8 raw features.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -25,6 +28,16 @@ MAJOR_CITIES: tuple[tuple[str, float, float], ...] = (
 )
 
 
+# Input columns by name, each a 1-D float array: what the feature steps compute from, so
+# the same code serves a DataFrame (fit, transform) and plain arrays (the service).
+Columns = Mapping[str, np.ndarray]
+
+
+def frame_columns(X: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Every column of ``X`` as a float array, by name."""
+    return {str(c): X[c].to_numpy(dtype=float) for c in X.columns}
+
+
 def append_columns(X: pd.DataFrame, new: dict[str, np.ndarray]) -> pd.DataFrame:
     """``X`` with the ``new`` columns appended, as one float frame.
 
@@ -41,7 +54,8 @@ class _AppendColumns(TransformerMixin, BaseEstimator):
     def _required(self) -> list[str]:
         raise NotImplementedError
 
-    def _new_columns(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+    def new_columns(self, columns: Columns) -> dict[str, np.ndarray]:
+        """The appended columns, from the input columns as float arrays, by name."""
         raise NotImplementedError
 
     def _check_frame(self, X: pd.DataFrame) -> None:
@@ -60,12 +74,13 @@ class _AppendColumns(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "feature_names_in_")
         self._check_frame(X)
-        return append_columns(X, self._new_columns(X))
+        return append_columns(X, self.new_columns(frame_columns(X)))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "feature_names_in_")
         probe = pd.DataFrame(np.ones((1, self.n_features_in_)), columns=self.feature_names_in_)
-        return np.asarray([*self.feature_names_in_, *self._new_columns(probe)], dtype=object)
+        return np.asarray([*self.feature_names_in_, *self.new_columns(frame_columns(probe))],
+                          dtype=object)
 
 
 class HouseholdRatios(_AppendColumns):
@@ -74,14 +89,14 @@ class HouseholdRatios(_AppendColumns):
     def _required(self) -> list[str]:
         return ["MedInc", "AveRooms", "AveBedrms", "Population", "AveOccup"]
 
-    def _new_columns(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        rooms = X["AveRooms"].to_numpy(dtype=float)
-        occupancy = X["AveOccup"].to_numpy(dtype=float)
+    def new_columns(self, columns: Columns) -> dict[str, np.ndarray]:
+        rooms = columns["AveRooms"]
+        occupancy = columns["AveOccup"]
         return {
-            "bedrooms_per_room": X["AveBedrms"].to_numpy(dtype=float) / rooms,
+            "bedrooms_per_room": columns["AveBedrms"] / rooms,
             "rooms_per_person": rooms / occupancy,
-            "households": X["Population"].to_numpy(dtype=float) / occupancy,
-            "income_per_person": X["MedInc"].to_numpy(dtype=float) / occupancy,
+            "households": columns["Population"] / occupancy,
+            "income_per_person": columns["MedInc"] / occupancy,
         }
 
 
@@ -94,11 +109,13 @@ class LogFeatures(_AppendColumns):
     def _required(self) -> list[str]:
         return list(self.columns)
 
-    def _new_columns(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        return {
-            f"log_{c}": stable_math.log1p(np.clip(X[c].to_numpy(dtype=float), 0.0, None))
-            for c in self.columns
-        }
+    def new_columns(self, columns: Columns) -> dict[str, np.ndarray]:
+        if not self.columns:
+            return {}
+        # One call for every column: elementwise, so the same bits as one call per column.
+        stacked = stable_math.log1p(np.clip(
+            np.vstack([columns[c] for c in self.columns]), 0.0, None))
+        return {f"log_{c}": stacked[i] for i, c in enumerate(self.columns)}
 
 
 class GeoFeatures(_AppendColumns):
@@ -115,28 +132,43 @@ class GeoFeatures(_AppendColumns):
     def _required(self) -> list[str]:
         return ["Latitude", "Longitude"]
 
-    def _new_columns(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        lat = X["Latitude"].to_numpy(dtype=float)
-        lon = X["Longitude"].to_numpy(dtype=float)
+    def new_columns(self, columns: Columns) -> dict[str, np.ndarray]:
+        lat = columns["Latitude"]
+        lon = columns["Longitude"]
         out: dict[str, np.ndarray] = {}
-        for angle in self.rotation_angles:
-            theta = np.deg2rad(float(angle))
-            out[f"rot_{float(angle):g}"] = (lon * stable_math.cos(theta)
-                                            + lat * stable_math.sin(theta))
+        angles = tuple(float(a) for a in self.rotation_angles)
+        cos_theta, sin_theta = rotation_coefficients(angles)
+        # Every angle at once: per element the same multiplies and add, so the same bits.
+        rotated = lon[:, None] * cos_theta + lat[:, None] * sin_theta
+        for i, angle in enumerate(angles):
+            out[f"rot_{angle:g}"] = np.ascontiguousarray(rotated[:, i])
         if self.city_distances:
-            distances = [haversine_km(lat, lon, c_lat, c_lon)
-                         for _, c_lat, c_lon in MAJOR_CITIES]
-            for (name, _, _), dist in zip(MAJOR_CITIES, distances):
-                out[f"km_to_{name}"] = dist
-            out["km_to_nearest_city"] = np.min(np.vstack(distances), axis=0)
+            city_lat = np.array([c_lat for _, c_lat, _ in MAJOR_CITIES])
+            city_lon = np.array([c_lon for _, _, c_lon in MAJOR_CITIES])
+            distances = haversine_km(lat[:, None], lon[:, None], city_lat, city_lon)
+            for j, (name, _, _) in enumerate(MAJOR_CITIES):
+                out[f"km_to_{name}"] = np.ascontiguousarray(distances[:, j])
+            out["km_to_nearest_city"] = np.min(distances, axis=1)
         return out
+
+
+@functools.lru_cache(maxsize=64)
+def rotation_coefficients(angles: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of each angle (degrees): constants, computed once per angle set."""
+    theta = np.deg2rad(np.array(angles, dtype=float))
+    cos_theta, sin_theta = stable_math.cos(theta), stable_math.sin(theta)
+    cos_theta.flags.writeable = sin_theta.flags.writeable = False
+    return cos_theta, sin_theta
 
 
 def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
     """Great-circle distance in km between (lat1, lon1) and (lat2, lon2), in degrees; the
     arguments broadcast against each other (one point against many, or pairs)."""
-    lat1, lon1 = np.deg2rad(lat1), np.deg2rad(lon1)
-    lat2, lon2 = np.deg2rad(lat2), np.deg2rad(lon2)
-    h = (stable_math.sin((lat2 - lat1) / 2) ** 2
-         + stable_math.cos(lat1) * stable_math.cos(lat2) * stable_math.sin((lon2 - lon1) / 2) ** 2)
+    lat1, lon1, lat2, lon2 = (np.deg2rad(np.asarray(v, dtype=float))
+                              for v in (lat1, lon1, lat2, lon2))
+    half_dlat, half_dlon = np.broadcast_arrays((lat2 - lat1) / 2, (lon2 - lon1) / 2)
+    # Elementwise functions on stacked arguments: the same bits in fewer calls.
+    sin_half_dlat, sin_half_dlon = stable_math.sin(np.stack([half_dlat, half_dlon]))
+    h = (sin_half_dlat ** 2
+         + stable_math.cos(lat1) * stable_math.cos(lat2) * sin_half_dlon ** 2)
     return 2 * EARTH_RADIUS_KM * stable_math.arcsin(np.sqrt(np.clip(h, 0, 1)))

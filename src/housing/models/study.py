@@ -102,11 +102,6 @@ def _states(study) -> dict[str, list]:
             for state in ("COMPLETE", "PRUNED", "RUNNING", "WAITING")}
 
 
-def finished_count(study) -> int:
-    states = _states(study)
-    return len(states["COMPLETE"]) + len(states["PRUNED"])
-
-
 def check_budget(study, trial, n_trials: int) -> None:
     """Raise BudgetTaken unless this trial fits: finished trials plus the running ones that
     started before it (lower numbers) must leave room under ``n_trials``."""

@@ -20,25 +20,39 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 # What a worker needs to load and run a model, imported once here so that the forked
 # workers share those pages instead of each importing its own copy.
-import housing.deployment.app  # noqa: E402,F401
-import mlflow.artifacts  # noqa: E402,F401
-import mlflow.store.model_registry.sqlalchemy_store  # noqa: E402,F401
-import mlflow.store.tracking.sqlalchemy_store  # noqa: E402,F401
-import mlflow.tracking  # noqa: E402,F401
-import skops.io  # noqa: E402,F401
-import sklearn.ensemble  # noqa: E402,F401
+import mlflow.artifacts
+import mlflow.store.model_registry.sqlalchemy_store
+import mlflow.store.tracking.sqlalchemy_store
+import mlflow.tracking  # noqa: F401
+import sklearn.ensemble  # noqa: F401
+import skops.io  # noqa: F401
+import treelite  # noqa: F401
+
+import housing.deployment.app  # noqa: F401
+from housing.deployment.prediction_log import close_all
 
 bind = os.environ.get("HOUSING_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
-worker_class = "sync"
+# sync measured faster than gthread at 1 and 8 connections on 2 cores (gthread keeps
+# connections alive and wins at 32): benchmarks/service.py measures both.
+worker_class = os.environ.get("HOUSING_WORKER_CLASS", "sync")
+threads = int(os.environ.get("HOUSING_THREADS", "4"))
 preload_app = False
 timeout = int(os.environ.get("HOUSING_WORKER_TIMEOUT", "30"))
 graceful_timeout = 30
 keepalive = 5
 backlog = 2048
-max_requests = 0
+# Retire a worker after this many requests (0: never); the prediction log drains first.
+max_requests = int(os.environ.get("HOUSING_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("HOUSING_ACCESS_LOG", "-")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 loglevel = os.environ.get("HOUSING_LOG_LEVEL", "info")
 proc_name = "housing-service"
+
+
+def worker_exit(server, worker):
+    """Drain the worker's prediction log before it goes: graceful stop, the old workers of
+    a SIGHUP swap, and a worker retired by max_requests all pass here."""
+    close_all()

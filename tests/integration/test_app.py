@@ -32,8 +32,13 @@ def settings(tmp_path) -> Settings:
 
 
 @pytest.fixture
-def client(holder, settings):
-    return create_app(settings, holder).test_client()
+def app(holder, settings):
+    return create_app(settings, holder)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
 
 
 def post(client, path, body, **kw):
@@ -101,8 +106,9 @@ def test_invocations_formats_match_predict(client):
         assert response.get_json() == {"predictions": expected}
 
 
-def test_prediction_log_records_each_row(client, settings):
+def test_prediction_log_records_each_row(app, client, settings):
     post(client, "/predict", [ROW, ROW], headers={"X-Request-ID": "req-42"})
+    app.extensions["housing.prediction_log"].close()  # the writer thread drains its queue
     lines = [json.loads(line) for path in settings.prediction_log_dir.glob("*.jsonl")
              for line in path.read_text().splitlines()]
     mine = [line for line in lines if line["request_id"] == "req-42"]
@@ -142,11 +148,29 @@ def test_bad_records_name_field_and_index(client, body, status, field, index):
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
-def test_non_finite_numbers_are_refused(client, literal):
+def test_non_finite_literals_are_not_json(client, literal):
     raw = json.dumps(ROW).replace("8.3252", literal)
     response = client.post("/predict", data=raw, content_type="application/json")
-    assert response.status_code == 422
-    assert details_of(response)[0]["field"] == "MedInc"
+    assert response.status_code == 400
+    assert details_of(response)[0]["error"]
+
+
+@pytest.mark.parametrize(("value", "problem"), [(1e309, "not valid JSON"),
+                                                (2**60, "out of range")])
+def test_numbers_beyond_double_precision_are_refused(client, value, problem):
+    raw = json.dumps(ROW).replace("8.3252", str(int(value)) if isinstance(value, int)
+                                  else "1e309")
+    response = client.post("/predict", data=raw, content_type="application/json")
+    assert response.status_code in (400, 422)
+    assert problem in json.dumps(response.get_json())
+
+
+@pytest.mark.parametrize("depth", [1_100, 100_000])
+def test_deeply_nested_json_is_a_400(holder, depth):
+    client = create_app(Settings(prediction_log_dir=None, poll_seconds=0), holder).test_client()
+    raw = "[" * depth + "]" * depth
+    response = client.post("/predict", data=raw, content_type="application/json")
+    assert response.status_code == 400 and details_of(response)
 
 
 def test_not_json_and_wrong_content_type(client):

@@ -1,40 +1,49 @@
-"""Flask app factory: /predict, /invocations (MLflow's protocol), /health, /ready, /model.
+"""Flask app factory: /predict, /invocations (MLflow's protocol), /health, /ready, /model,
+and /openapi.json (the contract of all of them).
 
 Serve it with gunicorn (see gunicorn.conf.py):
 
     gunicorn -c gunicorn.conf.py 'housing.deployment.app:create_app()'
+
+A prediction request is parsed with orjson, validated and turned into a float matrix in
+one pass over the parsed JSON (schemas), predicted by the loaded model's compiled path
+(model_store), and queued for the prediction log's writer thread: no DataFrame and no
+disk I/O on the request path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
-import json
 import logging
 import uuid
 from typing import Any
 
+import numpy as np
+import orjson
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from housing.config import FEATURES, TARGET_UNIT_USD, go_offline
 from housing.deployment.model_store import ModelHolder
+from housing.deployment.openapi import openapi_document
 from housing.deployment.prediction_log import PredictionLog
 from housing.deployment.schemas import (
     RequestError,
-    invocations_payload,
+    invocations_matrix,
     out_of_range,
-    predict_payload,
+    predict_matrix,
 )
 from housing.deployment.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/health", "/ready"})
+OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json"})
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status=status,
+                    mimetype="application/json")
 
 
 def _error(status: int, error: str, details: list | None = None) -> Response:
@@ -45,9 +54,9 @@ def _read_json() -> Any:
     if not request.mimetype or request.mimetype != "application/json":
         raise RequestError(415, "unsupported content type", [{
             "error": f"send application/json, got '{request.mimetype or 'none'}'"}])
-    try:
-        return json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError) as err:
+    try:  # orjson refuses NaN/Infinity literals and nesting deeper than 1,024 levels
+        return orjson.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError) as err:
         raise RequestError(400, "body is not valid JSON", [{"error": str(err)}]) from err
 
 
@@ -67,6 +76,7 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["housing.model_holder"] = holder
     app.extensions["housing.settings"] = settings
+    app.extensions["housing.prediction_log"] = prediction_log
 
     @app.before_request
     def authenticate():
@@ -105,15 +115,21 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
             raise RequestError(503, "no model loaded", [{"error": holder.last_error}])
         return current
 
-    def predict(frame):
+    def predict(rows: np.ndarray):
         current = model_or_503()
-        values = current.predict(frame)
+        values = current.predict(rows)
         if prediction_log is not None:
             prediction_log.write(
-                request_id=g.request_id, model_version=current.version, frame=frame,
+                request_id=g.request_id, model_version=current.version, rows=rows,
                 predictions=values,
                 timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
         return current, values
+
+    document = openapi_document(settings)
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return _json(document)
 
     @app.get("/health")
     def health() -> Response:
@@ -138,22 +154,22 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
 
     @app.post("/predict")
     def predict_route() -> Response:
-        frame = predict_payload(_read_json(), max_batch=settings.max_batch)
-        current, values = predict(frame)
-        flags = out_of_range(frame, current.ranges)
+        rows = predict_matrix(_read_json(), max_batch=settings.max_batch)
+        current, values = predict(rows)
+        flags = out_of_range(rows, current.ranges)
         return _json({
             "model": {"name": current.name, "version": current.version},
             "request_id": g.request_id,
             "predictions": [
-                {"value": float(v), "usd": round(float(v) * TARGET_UNIT_USD, 2),
+                {"value": v, "usd": round(v * TARGET_UNIT_USD, 2),
                  **({"out_of_range": flag} if flag else {})}
-                for v, flag in zip(values, flags)],
+                for v, flag in zip(values.tolist(), flags)],
         })
 
     @app.post("/invocations")
     def invocations() -> Response:
-        frame = invocations_payload(_read_json(), max_batch=settings.max_batch)
-        _, values = predict(frame)
-        return _json({"predictions": [float(v) for v in values]})
+        rows = invocations_matrix(_read_json(), max_batch=settings.max_batch)
+        _, values = predict(rows)
+        return _json({"predictions": values})
 
     return app

@@ -5,15 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from housing.config import FEATURES, tracking_uri
-from housing.deployment.fast_predict import compile_pipeline
+from housing.deployment.compiled import ServedPredict, compile_pipeline
 from housing.models.serialization import load_registered_model
 
 logger = logging.getLogger(__name__)
@@ -30,23 +28,27 @@ class LoadedModel:
     metrics: dict[str, float]
     ranges: dict[str, dict[str, float]]
     model: Any = field(repr=False)
-    predict: Callable[[pd.DataFrame], np.ndarray] = field(repr=False, default=None)
+    predict: ServedPredict = field(repr=False, default=None)
     loaded_at: str = ""
 
     def describe(self) -> dict[str, Any]:
+        runtime = {"name": self.predict.runtime, "max_abs_diff": self.predict.max_abs_diff,
+                   **({"reason": self.predict.reason} if self.predict.reason else {})} \
+            if self.predict is not None else None
         return {"name": self.name, "version": self.version, "aliases": list(self.aliases),
-                "run_id": self.run_id, "metrics": self.metrics, "loaded_at": self.loaded_at}
+                "run_id": self.run_id, "metrics": self.metrics, "loaded_at": self.loaded_at,
+                "runtime": runtime}
 
 
-def check_rows(ranges: dict[str, dict[str, float]], n: int = 256) -> pd.DataFrame:
-    """Seeded rows spread over the training ranges, to check a compiled predictor."""
+def check_rows(ranges: dict[str, dict[str, float]], n: int = 512) -> np.ndarray:
+    """Seeded rows spread over the training ranges, to check the compiled predict."""
     rng = np.random.default_rng(0)
     low = np.array([ranges.get(f, {}).get("min", 0.5) for f in FEATURES])
     high = np.array([ranges.get(f, {}).get("max", 5.0) for f in FEATURES])
     if not ranges:  # an older version without ranges: plausible districts
         low = np.array([0.5, 1, 2, 0.8, 50, 1.5, 32.6, -124.3])
         high = np.array([15, 52, 10, 1.5, 5000, 5, 41.9, -114.4])
-    return pd.DataFrame(rng.uniform(low, high, size=(n, len(FEATURES))), columns=list(FEATURES))
+    return rng.uniform(low, high, size=(n, len(FEATURES)))
 
 
 def _client():

@@ -1,4 +1,8 @@
-"""Request parsing and validation: JSON in, a feature frame or a precise 4xx out."""
+"""Request parsing and validation: JSON in, a float matrix or a precise 4xx out.
+
+Validation reads the parsed JSON once and builds the feature matrix (rows in request
+order, columns in FEATURES order) in the same pass: no DataFrame per request.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,13 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from housing.config import FEATURES
 
 _FEATURE_SET = frozenset(FEATURES)
+_N = len(FEATURES)
+MAX_DETAILS = 100
+_MAX_INT = 2**53  # larger integers lose precision as floats (orjson allows 64 bits)
 
 
 class RequestError(Exception):
@@ -24,105 +30,186 @@ class RequestError(Exception):
         return {"error": self.error, "details": self.details}
 
 
-def _check_value(value: Any) -> str | None:
+def value_problem(value: Any) -> str | None:
+    """Why ``value`` is not a feature value, or None (an int or a finite float)."""
+    kind = type(value)
+    if kind is float:
+        return None if math.isfinite(value) else f"{value} is not a finite number"
+    if kind is int:
+        return None if abs(value) <= _MAX_INT else f"{value} is out of range"
     if value is None:
         return "null is not a number"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"expected a number, got {type(value).__name__}"
-    if not math.isfinite(value):
-        return f"{value} is not a finite number"
-    return None
+    return f"expected a number, got {kind.__name__}"
 
 
-def records_frame(records: Any, *, max_batch: int) -> pd.DataFrame:
-    """Validate a list of feature objects and return them as a float frame in FEATURES order."""
-    if not isinstance(records, list):
-        raise RequestError(400, "expected a JSON object or a list of objects",
-                           [{"error": f"got {type(records).__name__}"}])
-    if not records:
+def _plain_numbers(values: list[Any]) -> bool:
+    """True if every value is a finite float or a float-exact int (the fast path)."""
+    for v in values:
+        kind = type(v)
+        if kind is float:
+            if not math.isfinite(v):
+                return False
+        elif kind is not int or abs(v) > _MAX_INT:
+            return False
+    return True
+
+
+class _Details:
+    """Collects problems, up to MAX_DETAILS, then raises them as one 422."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, **detail: Any) -> bool:
+        """Record a problem; True once the list is full."""
+        self.items.append(detail)
+        if len(self.items) >= MAX_DETAILS:
+            self.items.append({"error": "more problems not listed"})
+            return True
+        return False
+
+    def raise_any(self) -> None:
+        if self.items:
+            raise RequestError(422, "invalid input", self.items)
+
+
+def _check_batch(rows: Any, what: str, max_batch: int) -> None:
+    if not isinstance(rows, list):
+        raise RequestError(400, f"expected {what}", [{"error": f"got {_json_type(rows)}"}])
+    if not rows:
         raise RequestError(400, "empty batch", [{"error": "send at least one record"}])
-    if len(records) > max_batch:
+    if len(rows) > max_batch:
         raise RequestError(413, "batch too large",
-                           [{"error": f"{len(records)} records; the limit is {max_batch}"}])
-    details: list[dict[str, Any]] = []
+                           [{"error": f"{len(rows)} records; the limit is {max_batch}"}])
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def records_matrix(records: Any, *, max_batch: int) -> np.ndarray:
+    """A list of feature objects as a float matrix in FEATURES order."""
+    _check_batch(records, "a JSON object or a list of objects", max_batch)
+    matrix = np.empty((len(records), _N))
+    details = _Details()
     for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            details.append({"index": index, "error": f"expected an object, got "
-                                                     f"{type(record).__name__}"})
+        if type(record) is not dict:
+            if details.add(index=index, error=f"expected an object, got {_json_type(record)}"):
+                break
             continue
+        try:  # the common case: every feature, each a plain number, nothing else
+            values = [record[f] for f in FEATURES]
+            if len(record) == _N and _plain_numbers(values):
+                matrix[index] = values
+                continue
+        except KeyError:
+            pass
+        full = False
         for field in FEATURES:
             if field not in record:
-                details.append({"index": index, "field": field, "error": "missing"})
+                full = details.add(index=index, field=field, error="missing")
             else:
-                problem = _check_value(record[field])
+                problem = value_problem(record[field])
                 if problem:
-                    details.append({"index": index, "field": field, "error": problem})
+                    full = details.add(index=index, field=field, error=problem)
+            if full:
+                break
         for field in record.keys() - _FEATURE_SET:
-            details.append({"index": index, "field": str(field), "error": "unknown field"})
-        if len(details) >= 100:
-            details.append({"error": "more problems not listed"})
+            if full:
+                break
+            full = details.add(index=index, field=str(field), error="unknown field")
+        if full:
             break
-    if details:
-        raise RequestError(422, "invalid input", details)
-    matrix = np.array([[record[f] for f in FEATURES] for record in records], dtype=float)
-    return pd.DataFrame(matrix, columns=list(FEATURES))
+    details.raise_any()
+    return matrix
 
 
-def predict_payload(payload: Any, *, max_batch: int) -> pd.DataFrame:
-    """/predict: one object (a district) or a list of them."""
-    return records_frame([payload] if isinstance(payload, dict) else payload,
-                         max_batch=max_batch)
-
-
-def _split_records(split: Any) -> list[Any]:
-    if not isinstance(split, dict) or "columns" not in split or "data" not in split:
+def split_matrix(split: Any, *, max_batch: int) -> np.ndarray:
+    """MLflow's ``dataframe_split`` (columns + rows of values) as a float matrix."""
+    if type(split) is not dict or "columns" not in split or "data" not in split:
         raise RequestError(400, "dataframe_split needs 'columns' and 'data'")
     columns, data = split["columns"], split["data"]
-    if not isinstance(columns, list) or not isinstance(data, list):
+    if type(columns) is not list or type(data) is not list:
         raise RequestError(400, "dataframe_split 'columns' and 'data' must be lists")
-    records = []
+    details = _Details()
+    names = [c if type(c) is str else None for c in columns]
+    for position, name in enumerate(names):
+        if name is None:
+            details.add(field=str(columns[position]), error="column names must be strings")
+        elif name not in _FEATURE_SET:
+            details.add(field=name, error="unknown field")
+        elif names.index(name) != position:
+            details.add(field=name, error="column given twice")
+    for field in FEATURES:
+        if field not in names:
+            details.add(field=field, error="missing")
+    details.raise_any()
+    _check_batch(data, "'data' as a list of rows", max_batch)
+    order = [names.index(f) for f in FEATURES]
+    in_order = order == list(range(_N))
+    matrix = np.empty((len(data), _N))
     for index, row in enumerate(data):
-        if not isinstance(row, list) or len(row) != len(columns):
-            raise RequestError(422, "invalid input", [{
-                "index": index, "error": f"row has {len(row) if isinstance(row, list) else 0} "
-                                         f"values for {len(columns)} columns"}])
-        records.append(dict(zip(columns, row)))
-    return records
+        if type(row) is not list or len(row) != _N:
+            got = len(row) if type(row) is list else _json_type(row)
+            if details.add(index=index, error=f"row has {got} values for {_N} columns"):
+                break
+            continue
+        values = row if in_order else [row[i] for i in order]
+        if _plain_numbers(values):
+            matrix[index] = values
+            continue
+        for field, value in zip(FEATURES, values):
+            problem = value_problem(value)
+            if problem and details.add(index=index, field=field, error=problem):
+                break
+        if len(details.items) > MAX_DETAILS:
+            break
+    details.raise_any()
+    return matrix
 
 
-def _columnar_records(columns: dict[str, Any]) -> list[Any]:
-    lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
+def columnar_matrix(columns: dict[str, Any], *, max_batch: int) -> np.ndarray:
+    """MLflow's columnar ``inputs``/``instances`` ({feature: [values]}) as a matrix."""
+    lengths = {len(v) if type(v) is list else -1 for v in columns.values()}
     if len(lengths) != 1 or -1 in lengths:
         raise RequestError(400, "'inputs' as columns needs lists of equal length")
     n = lengths.pop()
-    return [{k: v[i] for k, v in columns.items()} for i in range(n)]
+    _check_batch([None] * min(n, max_batch + 1), "columns", max_batch)
+    return records_matrix([{k: v[i] for k, v in columns.items()} for i in range(n)],
+                          max_batch=max_batch)
 
 
-def invocations_payload(payload: Any, *, max_batch: int) -> pd.DataFrame:
+def predict_matrix(payload: Any, *, max_batch: int) -> np.ndarray:
+    """/predict: one object (a district) or a list of them."""
+    return records_matrix([payload] if type(payload) is dict else payload,
+                          max_batch=max_batch)
+
+
+INVOCATION_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def invocations_matrix(payload: Any, *, max_batch: int) -> np.ndarray:
     """/invocations: MLflow's scoring protocol (dataframe_split, dataframe_records,
     instances, inputs)."""
-    keys = {"dataframe_split", "dataframe_records", "instances", "inputs"}
-    if not isinstance(payload, dict) or len(keys & payload.keys()) != 1:
+    keys = [k for k in INVOCATION_KEYS if type(payload) is dict and k in payload]
+    if len(keys) != 1:
         raise RequestError(400, "expected exactly one of dataframe_split, dataframe_records, "
                                 "instances or inputs", [{"error": "see MLflow's scoring protocol"}])
-    key = (keys & payload.keys()).pop()
-    body = payload[key]
-    if key == "dataframe_split":
-        records = _split_records(body)
-    elif isinstance(body, dict):  # columnar instances/inputs
-        records = _columnar_records(body)
-    else:
-        records = body
-    return records_frame(records, max_batch=max_batch)
+    body = payload[keys[0]]
+    if keys[0] == "dataframe_split":
+        return split_matrix(body, max_batch=max_batch)
+    if type(body) is dict:  # columnar instances/inputs
+        return columnar_matrix(body, max_batch=max_batch)
+    return records_matrix(body, max_batch=max_batch)
 
 
-def out_of_range(frame: pd.DataFrame, ranges: dict[str, dict[str, float]]) -> list[list[str]]:
+def out_of_range(matrix: np.ndarray, ranges: dict[str, dict[str, float]]) -> list[list[str]]:
     """For each row, the features outside the training range (predicted all the same)."""
     if not ranges:
-        return [[] for _ in range(len(frame))]
+        return [[] for _ in range(len(matrix))]
     low = np.array([ranges[f]["min"] for f in FEATURES])
     high = np.array([ranges[f]["max"] for f in FEATURES])
-    values = frame[list(FEATURES)].to_numpy()
-    outside = (values < low) | (values > high)
+    outside = (matrix < low) | (matrix > high)
     names = np.array(FEATURES)
     return [names[row].tolist() if row.any() else [] for row in outside]

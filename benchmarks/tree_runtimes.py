@@ -1,0 +1,172 @@
+"""Compare tree runtimes on the production model's trees: what the service should run.
+
+Loads `models:/california-housing@production` as the service does, builds its feature
+matrix for real test rows, and times one-row and 100-row predictions of the model's
+trees (the feature steps excluded) on:
+
+- the models' own predict: scikit-learn's HistGradientBoosting and LightGBM, blended;
+- treelite's GTIL for every member (the prediction config built once, not per call);
+- as the service runs it: GTIL for HistGradientBoosting, LightGBM's own C++ predictor
+  for LightGBM;
+- tl2cgen (with --tl2cgen): the HistGradientBoosting member's treelite model compiled
+  to C with gcc (quantized thresholds, 64 translation units) and loaded as a shared
+  library; it reports the compile time, paid once per registered version. Unquantized in
+  2 translation units, gcc had not finished the 1,800-tree ensemble after 15 minutes on
+  a 2-core machine, so it is off by default;
+- ONNX Runtime, when skl2onnx and onnxmltools convert the members (reported if not).
+
+Each runtime's largest difference from the Pipeline's own trees is printed beside its
+time. Timings are medians over repeated calls in one process; compare the ratios.
+
+    python benchmarks/tree_runtimes.py [--tracking-uri sqlite:///mlflow.db] [--tl2cgen]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def median_us(fn, arg, repeat: int) -> float:
+    for _ in range(min(50, repeat)):
+        fn(arg)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(arg)
+        times.append((time.perf_counter() - start) * 1e6)
+    return statistics.median(times)
+
+
+def onnx_predict(regressor, X: np.ndarray):
+    """An ONNX Runtime session of the blend, or the reason there is none."""
+    try:
+        import onnxruntime as ort
+        from skl2onnx import to_onnx
+
+        members = regressor.estimators_ if hasattr(regressor, "estimators_") else [regressor]
+        sessions = []
+        for member in members:
+            if type(member).__name__ == "LightGBMRegressor":
+                from onnxmltools import convert_lightgbm
+                from onnxmltools.convert.common.data_types import DoubleTensorType
+
+                model = convert_lightgbm(member._booster(), initial_types=[
+                    ("X", DoubleTensorType([None, X.shape[1]]))], target_opset=17)
+            else:
+                model = to_onnx(member, X[:1], target_opset={"": 17, "ai.onnx.ml": 3})
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = options.inter_op_num_threads = 1
+            sessions.append(ort.InferenceSession(model.SerializeToString(), options))
+    except Exception as err:  # noqa: BLE001 - report why this runtime is out
+        return None, f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
+    weights = np.asarray(getattr(regressor, "weights", None) or [1.0] * len(sessions))
+    weights = weights / weights.sum()
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        outs = [s.run(None, {s.get_inputs()[0].name: X})[0].reshape(-1) for s in sessions]
+        return np.column_stack(outs) @ weights
+
+    return predict, ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracking-uri", default=f"sqlite:///{REPO_ROOT / 'mlflow.db'}")
+    parser.add_argument("--tl2cgen", action="store_true", help="also compile with tl2cgen")
+    args = parser.parse_args()
+    os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    import pandas as pd
+    import treelite
+
+    from housing.config import FEATURES, EvaluatePaths
+    from housing.deployment.compiled import (
+        TreeliteTrees,
+        compile_regressor,
+        treelite_model,
+    )
+    from housing.deployment.fast_features import ArrayFeatures
+    from housing.deployment.model_store import load_version
+
+    loaded = load_version("california-housing", "production")
+    regressor = loaded.model[-1]
+    if hasattr(regressor, "n_jobs"):
+        regressor.set_params(n_jobs=1)
+    for member in getattr(regressor, "estimators_", []):
+        if hasattr(member, "n_jobs"):
+            member.set_params(n_jobs=1)
+    test = pd.read_parquet(REPO_ROOT / EvaluatePaths().test)[list(FEATURES)]
+    features = ArrayFeatures(loaded.model[:-1], FEATURES)
+    matrix = features.transform(test.to_numpy())
+    frame = pd.DataFrame(matrix, columns=list(features.names))
+    expected = regressor.predict(frame)
+    start = time.perf_counter()
+    served, n_trees = compile_regressor(regressor)
+    build_s = time.perf_counter() - start
+    print(f"model: version {loaded.version}, {type(regressor).__name__}, {n_trees} trees; "
+          f"{len(test)} test rows; treelite model built in {build_s:.2f} s")
+
+    members = list(getattr(regressor, "estimators_", [regressor]))
+    weights = np.asarray(getattr(regressor, "weights", None) or [1.0] * len(members), float)
+    weights = weights / weights.sum()
+
+    def on_gtil(member):
+        if type(member).__name__ == "LightGBMRegressor":
+            return TreeliteTrees(treelite.frontend.from_lightgbm(member._booster()))
+        return TreeliteTrees(treelite_model(member))
+
+    gtil = [on_gtil(m) for m in members]
+    runtimes: dict[str, tuple] = {
+        "own predict (scikit-learn + LightGBM)": (
+            lambda X: regressor.predict(pd.DataFrame(X, columns=list(features.names))), ""),
+        "treelite GTIL, every member": (
+            lambda X: np.column_stack([g(X) for g in gtil]) @ weights, ""),
+        "as served (GTIL + LightGBM's predictor)": (served, ""),
+    }
+    if args.tl2cgen:
+        import tl2cgen
+
+        hgb = next(g.model for g, m in zip(gtil, members)
+                   if type(m).__name__ != "LightGBMRegressor")
+        libpath = Path(tempfile.mkdtemp(prefix="housing-tl2cgen-")) / "model.so"
+        start = time.perf_counter()
+        tl2cgen.export_lib(hgb, toolchain="gcc", libpath=str(libpath),
+                           params={"parallel_comp": 64, "quantize": 1})
+        compile_s = time.perf_counter() - start
+        predictor = tl2cgen.Predictor(str(libpath), nthread=1)
+        hgb_alone = next(g for g, m in zip(gtil, members)
+                         if type(m).__name__ != "LightGBMRegressor")
+        runtimes["HistGradientBoosting member alone on GTIL"] = (hgb_alone, "")
+        runtimes[f"HistGradientBoosting member alone on tl2cgen (compiled in {compile_s:.0f} s)"] \
+            = (lambda X: predictor.predict(tl2cgen.DMatrix(X)).reshape(-1), "")
+    onnx, why = onnx_predict(regressor, matrix)
+    runtimes["ONNX Runtime"] = (onnx, why)
+
+    print("\n| runtime | 1 row, us | 100 rows, us | max abs diff |")
+    print("|---|---:|---:|---:|")
+    own = None
+    for name, (predict, why) in runtimes.items():
+        if predict is None:
+            print(f"| {name} | - | - | not available: {why} |")
+            continue
+        one = median_us(predict, matrix[:1], 2000)
+        hundred = median_us(predict, matrix[:100], 300)
+        diff = float(np.max(np.abs(predict(matrix) - expected))) \
+            if "alone" not in name else float("nan")
+        own = own or (one, hundred)
+        print(f"| {name} | {one:.1f} ({own[0] / one:.1f}x) | {hundred:.0f} "
+              f"({own[1] / hundred:.1f}x) | {diff:.2g} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""The served model's predict on compiled tree runtimes, checked against the Pipeline.
+
+The feature steps run on arrays (fast_features). Each tree member runs on a maintained
+compiled runtime instead of scikit-learn's per-tree Python loop (several ms for one row
+of a 1,000-tree model): HistGradientBoosting on treelite's GTIL, LightGBM on LightGBM's
+own C++ predictor, which measured faster than GTIL on the same trees
+(benchmarks/tree_runtimes.py). A blend is the weighted sum of its members; a log-target
+wrapper applies its inverse after its part.
+
+Both runtimes keep the models' float64 thresholds and comparison (``x <= t``, missing
+values to the trained side), so every tree picks the same leaf as in the Pipeline; only
+the order of the float64 sums differs. For N trees with leaf values summing to S in
+absolute value that rounding is below about N * 2.2e-16 * S: about 1e-11 for the served
+ensemble (1,800 trees, S < 50). The load check allows 1e-9 (1/10,000 of a dollar), which
+a different leaf in any one tree exceeds by orders of magnitude (the smallest leaf
+values are about 1e-5). If the check fails, or the model has a part these runtimes do
+not take, the service serves the Pipeline.
+
+Rows whose engineered features are not all finite (a zero occupancy, say) take the
+Pipeline's own predict, so missing-value handling is never the runtime's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from housing.config import FEATURES
+from housing.deployment.fast_features import ArrayFeatures, UnsupportedFeatures
+
+logger = logging.getLogger(__name__)
+
+TOLERANCE = 1e-9
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+class Unsupported(ValueError):
+    """A part of the model that the compiled path does not take."""
+
+
+def treelite_model(regressor):
+    """The treelite model of a fitted squared-error HistGradientBoostingRegressor."""
+    import treelite
+
+    if regressor._loss.__class__.__name__ != "HalfSquaredError":
+        raise Unsupported(f"HistGradientBoosting loss {regressor.loss}")
+    if getattr(regressor, "is_categorical_", None) is not None \
+            and np.any(regressor.is_categorical_):
+        raise Unsupported("categorical splits")
+    return treelite.sklearn.import_model(regressor)
+
+
+class TreeliteTrees:
+    """Raw predictions of a treelite model on GTIL, one thread (one request, one core);
+    the prediction config is built once, not on every call."""
+
+    def __init__(self, model):
+        from treelite.gtil.gtil import GTILConfig
+
+        self.model = model
+        self.num_tree = model.num_tree
+        self._config = GTILConfig(nthread=1, predict_type="default")
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        from treelite.gtil.gtil import _predict_impl
+
+        return _predict_impl(self.model, X, config=self._config).reshape(-1)
+
+
+class LightGBMTrees:
+    """A LightGBM member on LightGBM's own predictor, one thread."""
+
+    def __init__(self, regressor):
+        self.booster = regressor._booster()
+        self.num_tree = self.booster.num_trees()
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return self.booster.predict(X, num_threads=1)
+
+
+def compile_regressor(regressor) -> tuple[Predict, int]:
+    """A predict over the feature matrix for the regressors this project serves, and its
+    tree count."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.ensemble import HistGradientBoostingRegressor, VotingRegressor
+
+    from housing.models.lgbm import LightGBMRegressor
+
+    if isinstance(regressor, TransformedTargetRegressor):
+        inner, n = compile_regressor(regressor.regressor_)
+        inverse = regressor.inverse_func
+        return (lambda X: inverse(inner(X))), n
+    if isinstance(regressor, VotingRegressor):
+        weights = np.asarray(regressor.weights if regressor.weights is not None
+                             else np.ones(len(regressor.estimators_)), dtype=float)
+        weights = weights / weights.sum()
+        members = [compile_regressor(m) for m in regressor.estimators_]
+        return ((lambda X: np.column_stack([m(X) for m, _ in members]) @ weights),
+                sum(n for _, n in members))
+    if isinstance(regressor, HistGradientBoostingRegressor):
+        trees = TreeliteTrees(treelite_model(regressor))
+        return trees, trees.num_tree
+    if isinstance(regressor, LightGBMRegressor):
+        trees = LightGBMTrees(regressor)
+        return trees, trees.num_tree
+    raise Unsupported(type(regressor).__name__)
+
+
+@dataclass(frozen=True)
+class ServedPredict:
+    """``predict(rows)`` for raw feature rows (float matrix in FEATURES order)."""
+
+    runtime: str               # "compiled" (treelite and LightGBM) or "pipeline"
+    max_abs_diff: float | None  # realized difference from the Pipeline on the check rows
+    predict: Predict
+    reason: str = ""           # why the Pipeline serves, when it does
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        return self.predict(rows)
+
+
+def pipeline_predict(pipeline) -> Predict:
+    """The Pipeline's own predict, from a float matrix."""
+    return lambda rows: np.asarray(
+        pipeline.predict(pd.DataFrame(rows, columns=list(FEATURES))), dtype=float)
+
+
+def compile_pipeline(pipeline, check_rows: np.ndarray) -> ServedPredict:
+    """The served predict: array features and compiled trees if they agree with the
+    Pipeline on ``check_rows``, otherwise the Pipeline's own predict."""
+    slow = pipeline_predict(pipeline)
+    try:
+        features = ArrayFeatures(pipeline[:-1], FEATURES)
+        trees, n_trees = compile_regressor(pipeline[-1])
+    except (Unsupported, UnsupportedFeatures, ImportError) as err:
+        logger.warning("serving the Pipeline: %s", err)
+        return ServedPredict("pipeline", None, slow, reason=str(err))
+
+    def fast(rows: np.ndarray) -> np.ndarray:
+        X = features.transform(rows)
+        finite = np.isfinite(X).all(axis=1)
+        if finite.all():
+            return trees(X)
+        out = np.empty(len(rows))
+        out[finite] = trees(X[finite]) if finite.any() else 0.0
+        out[~finite] = slow(rows[~finite])
+        return out
+
+    try:
+        got, expected = fast(check_rows), slow(check_rows)
+        diff = float(np.max(np.abs(got - expected)))
+    except Exception as err:  # a runtime that fails on the check rows is not served
+        logger.exception("compiled predict failed its check")
+        return ServedPredict("pipeline", None, slow, reason=f"check failed: {err}")
+    if not diff <= TOLERANCE:
+        logger.warning("compiled predict differs from the Pipeline by %.3g (> %g): serving "
+                       "the Pipeline", diff, TOLERANCE)
+        return ServedPredict("pipeline", diff, slow,
+                             reason=f"differs from the Pipeline by {diff:.3g}")
+    logger.info("serving %d trees compiled (max diff from the Pipeline %.3g on %d rows)",
+                n_trees, diff, len(check_rows))
+    return ServedPredict("compiled", diff, fast)

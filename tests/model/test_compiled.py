@@ -1,0 +1,113 @@
+"""The served predict (array features + treelite) equals the Pipeline's own predict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.ensemble import VotingRegressor
+from sklearn.pipeline import Pipeline
+
+from housing.config import FEATURES, TARGET
+from housing.deployment import compiled
+from housing.deployment.compiled import TOLERANCE, TreeliteTrees, compile_pipeline
+from housing.models.spaces import build_regressor
+
+
+@pytest.fixture(scope="module")
+def splits(housing_frame, pipeline_params):
+    from housing.data.split import split_dataset
+
+    prepare = pipeline_params.prepare
+    return split_dataset(housing_frame, stream_fraction=prepare.stream_fraction,
+                         seed=prepare.seed)
+
+
+@pytest.fixture(scope="module")
+def features(splits, pipeline_params):
+    """The committed featurize params (every step, neighbours included), fitted."""
+    from housing.features.featurize import build_feature_pipeline
+
+    pipeline = build_feature_pipeline(pipeline_params.featurize)
+    X = pipeline.fit_transform(splits.train[list(FEATURES)], splits.train[TARGET])
+    return pipeline, X
+
+
+def served_shape(features, regressor) -> Pipeline:
+    return Pipeline([("features", features[0]), ("regressor", regressor)])
+
+
+@pytest.fixture(scope="module")
+def ensemble(features, splits, tune_params):
+    """The default model's shape: HistGradientBoosting and LightGBM, blended."""
+    _, X = features
+    blend = VotingRegressor([
+        ("hist_gradient_boosting", build_regressor(
+            "hist_gradient_boosting", {"max_iter": 120, "max_leaf_nodes": 40}, tune_params)),
+        ("lightgbm", build_regressor("lightgbm", {"n_estimators": 120, "num_leaves": 40},
+                                     tune_params)),
+    ], weights=[0.354, 0.646]).fit(X, splits.train[TARGET])
+    return served_shape(features, blend)
+
+
+def test_served_predict_equals_the_pipeline_on_every_test_row(ensemble, splits):
+    rows = splits.test[list(FEATURES)].to_numpy()
+    served = compile_pipeline(ensemble, rows[:256])
+    assert served.runtime == "compiled" and served.max_abs_diff <= TOLERANCE
+    expected = ensemble.predict(splits.test[list(FEATURES)])
+    np.testing.assert_allclose(served(rows), expected, rtol=0, atol=TOLERANCE)
+    one_by_one = np.concatenate([served(rows[i:i + 1]) for i in range(0, len(rows), 7)])
+    np.testing.assert_allclose(one_by_one, expected[::7], rtol=0, atol=TOLERANCE)
+
+
+def test_log_target_members_compile_and_agree(features, splits, tune_params):
+    _, X = features
+    log_target = tune_params.model_copy(update={"log_target": True})
+    blend = VotingRegressor([
+        ("hgb", build_regressor("hist_gradient_boosting", {"max_iter": 40}, log_target)),
+        ("lgbm", build_regressor("lightgbm", {"n_estimators": 40}, log_target)),
+    ], weights=[0.7, 0.3]).fit(X, splits.train[TARGET])
+    model = served_shape(features, blend)
+    rows = splits.test[list(FEATURES)].to_numpy()[:300]
+    served = compile_pipeline(model, rows)
+    assert served.runtime == "compiled"
+    np.testing.assert_allclose(served(rows), model.predict(splits.test[list(FEATURES)][:300]),
+                               rtol=0, atol=TOLERANCE)
+
+
+def test_missing_values_follow_the_trained_direction(housing_frame, tune_params):
+    train = housing_frame.sample(n=2000, random_state=1)
+    X = train[list(FEATURES)].copy()
+    X.loc[X.sample(frac=0.2, random_state=2).index, "MedInc"] = np.nan
+    model = build_regressor("hist_gradient_boosting", {"max_iter": 50}, tune_params).fit(
+        X, train[TARGET])
+    trees, n_trees = compiled.compile_regressor(model)
+    assert n_trees == model.n_iter_
+    probe = X.head(300).to_numpy()
+    np.testing.assert_allclose(trees(probe), model.predict(probe), rtol=0, atol=TOLERANCE)
+
+
+def test_rows_with_non_finite_features_take_the_pipeline(ensemble, splits):
+    rows = splits.test[list(FEATURES)].to_numpy()[:5].copy()
+    rows[2, FEATURES.index("AveOccup")] = 0.0  # per-person ratios become infinite
+    served = compile_pipeline(ensemble, splits.test[list(FEATURES)].to_numpy()[:64])
+    import pandas as pd
+
+    expected = ensemble.predict(pd.DataFrame(rows, columns=list(FEATURES)))
+    np.testing.assert_allclose(served(rows), expected, rtol=0, atol=TOLERANCE)
+
+
+def test_other_families_are_served_by_the_pipeline(features, splits, tune_params):
+    _, X = features
+    forest = served_shape(features, build_regressor(
+        "random_forest", {"n_estimators": 5}, tune_params).fit(X, splits.train[TARGET]))
+    served = compile_pipeline(forest, splits.test[list(FEATURES)].to_numpy()[:32])
+    assert served.runtime == "pipeline" and "RandomForest" in served.reason
+
+
+def test_disagreement_falls_back_to_the_pipeline(ensemble, splits, monkeypatch):
+    monkeypatch.setattr(TreeliteTrees, "__call__", lambda self, X: np.zeros(len(X)))
+    served = compile_pipeline(ensemble, splits.test[list(FEATURES)].to_numpy()[:32])
+    assert served.runtime == "pipeline" and served.max_abs_diff > TOLERANCE
+    rows = splits.test[list(FEATURES)].to_numpy()[:3]
+    np.testing.assert_array_equal(served(rows),
+                                  ensemble.predict(splits.test[list(FEATURES)][:3]))

@@ -170,13 +170,13 @@ def test_a_clone_pulls_and_skips_training(team_run, server, workspace, tmp_path)
     assert (clone / "data/processed/train.parquet").read_bytes() == expected
 
 
-def studies(storage: str) -> set[str]:
+def studies(storage) -> set[str]:
     import optuna
 
     return {s.study_name for s in optuna.get_all_study_summaries(storage)}
 
 
-def trial_states(storage: str, skip: set[str]) -> list[str]:
+def trial_states(storage, skip: set[str]) -> list[str]:
     """The states of the trials of every study but those in ``skip``."""
     import optuna
 
@@ -185,11 +185,23 @@ def trial_states(storage: str, skip: set[str]) -> list[str]:
             for t in optuna.load_study(study_name=name, storage=storage).trials]
 
 
+def polling_storage(url: str):
+    """One storage object for the test's own polling, holding no idle connections: a URL
+    string builds a new engine (and pool) on every call, and polling every 0.2 s on a
+    slow machine filled PostgreSQL's 100 connections."""
+    import optuna
+    from sqlalchemy.pool import NullPool
+
+    return optuna.storages.RDBStorage(url, engine_kwargs={"poolclass": NullPool},
+                                      skip_compatibility_check=True)
+
+
 def test_two_workers_one_killed_end_with_exactly_the_budget(server, new_workspace, tmp_path):
     ws = new_workspace(tmp_path / "workers")
-    storage = server.database_url("optuna")
+    url = server.database_url("optuna")
+    storage = polling_storage(url)
     set_params(ws, {"tune": {"model": "lightgbm", "n_trials": 8, "seed": 7,
-                             "storage": storage}})
+                             "storage": url}})
     run(["dvc", "repro", "featurize"], ws)
     env = {**os.environ, **env_for(server), "HOME": str(ws.parent)}
     existing = studies(storage)

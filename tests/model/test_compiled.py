@@ -102,6 +102,7 @@ def test_other_families_are_served_by_the_pipeline(features, splits, tune_params
         "random_forest", {"n_estimators": 5}, tune_params).fit(X, splits.train[TARGET]))
     served = compile_pipeline(forest, splits.test[list(FEATURES)].to_numpy()[:32])
     assert served.runtime == "pipeline" and "RandomForest" in served.reason
+    assert forest[-1].n_jobs == 1
 
 
 def test_disagreement_falls_back_to_the_pipeline(ensemble, splits, monkeypatch):

@@ -1,5 +1,5 @@
 """Flask app factory: /predict, /invocations (MLflow's protocol), /health, /ready, /model,
-and /openapi.json (the contract of all of them).
+/openapi.json (the contract of all of them), and the dashboard pages (/, /ui/...).
 
 Serve it with gunicorn (see gunicorn.conf.py):
 
@@ -21,10 +21,15 @@ from typing import Any
 
 import numpy as np
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from housing.config import FEATURES, TARGET_UNIT_USD, go_offline
+from housing.deployment.dashboard import (
+    register_dashboard,
+    session_authenticated,
+    session_secret,
+)
 from housing.deployment.model_store import ModelHolder
 from housing.deployment.openapi import openapi_document
 from housing.deployment.prediction_log import PredictionLog
@@ -38,7 +43,17 @@ from housing.deployment.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json"})
+OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/ui/login"})
+STATIC_PREFIX = "/ui/static/"
+# Nothing external: scripts, styles, images and fetches from this origin only; no inline
+# script or style, no framing, forms post back here only.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; "
+                           "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                           "base-uri 'none'; frame-ancestors 'none'")
+
+
+def _is_page(path: str) -> bool:
+    return path == "/" or path.startswith("/ui/")
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -72,8 +87,13 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     prediction_log = PredictionLog(settings.prediction_log_dir) \
         if settings.prediction_log_dir else None
 
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app = Flask(__name__, static_url_path=STATIC_PREFIX.rstrip("/"))
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes,
+                      SESSION_COOKIE_NAME="housing_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Strict",
+                      SESSION_COOKIE_SECURE=settings.secure_cookies)
+    if settings.api_key:
+        app.secret_key = session_secret(settings.api_key)
     app.extensions["housing.model_holder"] = holder
     app.extensions["housing.settings"] = settings
     app.extensions["housing.prediction_log"] = prediction_log
@@ -81,16 +101,26 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     @app.before_request
     def authenticate():
         g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
-        if settings.api_key and request.path not in OPEN_PATHS:
-            supplied = request.headers.get("X-API-Key", "")
-            if not hmac.compare_digest(supplied.encode(), settings.api_key.encode()):
-                return _error(401, "missing or wrong API key",
-                              [{"error": "send the key in the X-API-Key header"}])
-        return None
+        path = request.path
+        if not settings.api_key or path in OPEN_PATHS or path.startswith(STATIC_PREFIX):
+            return None
+        supplied = request.headers.get("X-API-Key")
+        if supplied is not None:
+            if hmac.compare_digest(supplied.encode(), settings.api_key.encode()):
+                return None
+        elif session_authenticated(settings.api_key):  # the dashboard's signed cookie
+            return None
+        if _is_page(path):
+            return redirect(url_for("login", next=request.full_path.rstrip("?")), 303)
+        return _error(401, "missing or wrong API key",
+                      [{"error": "send the key in the X-API-Key header"}])
 
     @app.after_request
     def tag_response(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
     @app.errorhandler(RequestError)
@@ -99,6 +129,10 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException) -> Response:
+        if _is_page(request.path) and not request.path.startswith(STATIC_PREFIX):
+            return Response(render_template("error.html", code=err.code, name=err.name,
+                                            description=err.description),
+                            status=err.code or 500, mimetype="text/html")
         if err.code == 413:
             return _error(413, "body too large",
                           [{"error": f"the limit is {settings.max_body_bytes} bytes"}])
@@ -152,19 +186,23 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
             {"name": f, "type": "double", "training_range": current.ranges.get(f)}
             for f in FEATURES]})
 
-    @app.post("/predict")
-    def predict_route() -> Response:
-        rows = predict_matrix(_read_json(), max_batch=settings.max_batch)
+    def predict_payload(payload: Any) -> dict[str, Any]:
+        """The body of a /predict answer (the dashboard's form goes through it too)."""
+        rows = predict_matrix(payload, max_batch=settings.max_batch)
         current, values = predict(rows)
         flags = out_of_range(rows, current.ranges)
-        return _json({
+        return {
             "model": {"name": current.name, "version": current.version},
             "request_id": g.request_id,
             "predictions": [
                 {"value": v, "usd": round(v * TARGET_UNIT_USD, 2),
                  **({"out_of_range": flag} if flag else {})}
                 for v, flag in zip(values.tolist(), flags)],
-        })
+        }
+
+    @app.post("/predict")
+    def predict_route() -> Response:
+        return _json(predict_payload(_read_json()))
 
     @app.post("/invocations")
     def invocations() -> Response:
@@ -172,4 +210,5 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
         _, values = predict(rows)
         return _json({"predictions": values})
 
+    register_dashboard(app, holder=holder, settings=settings, predict_payload=predict_payload)
     return app

@@ -26,6 +26,8 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     prediction_log_dir: Path | None = None   # None: the prediction log is off
     poll_seconds: int = 60                   # 0: only reload on SIGHUP
+    workspace: Path = Path(".")              # where the dashboard reads the monitor's outputs
+    secure_cookies: bool = False             # mark the session cookie Secure (behind TLS)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,6 +45,9 @@ class Settings:
             max_body_bytes=_int("HOUSING_MAX_BODY_BYTES", 8 * 1024 * 1024),
             prediction_log_dir=log_dir,
             poll_seconds=_int("HOUSING_MODEL_POLL_SECONDS", 60),
+            workspace=Path(os.environ.get("HOUSING_WORKSPACE") or workspace_root()),
+            secure_cookies=os.environ.get("HOUSING_SECURE_COOKIES", "").strip().lower()
+            in {"1", "true", "yes", "on"},
         )
         if settings.max_batch < 1 or settings.max_body_bytes < 1 or settings.poll_seconds < 0:
             raise ValueError("HOUSING_MAX_BATCH and HOUSING_MAX_BODY_BYTES must be positive, "

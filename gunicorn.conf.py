@@ -36,7 +36,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 # sync measured faster than gthread at 1 and 8 connections on 2 cores (gthread keeps
 # connections alive and wins at 32): benchmarks/service.py measures both.
 worker_class = os.environ.get("HOUSING_WORKER_CLASS", "sync")
-threads = int(os.environ.get("HOUSING_THREADS", "4"))
+# gunicorn turns a sync worker with threads > 1 into a gthread worker: threads only apply
+# to gthread, so that "sync" really is sync.
+threads = int(os.environ.get("HOUSING_THREADS", "4")) if worker_class == "gthread" else 1
 preload_app = False
 timeout = int(os.environ.get("HOUSING_WORKER_TIMEOUT", "30"))
 graceful_timeout = 30

@@ -36,7 +36,6 @@ from housing.deployment.prediction_log import PredictionLog
 from housing.deployment.schemas import (
     RequestError,
     invocations_matrix,
-    out_of_range,
     predict_matrix,
 )
 from housing.deployment.settings import Settings
@@ -190,7 +189,7 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
         """The body of a /predict answer (the dashboard's form goes through it too)."""
         rows = predict_matrix(payload, max_batch=settings.max_batch)
         current, values = predict(rows)
-        flags = out_of_range(rows, current.ranges)
+        flags = current.range_check(rows)
         return {
             "model": {"name": current.name, "version": current.version},
             "request_id": g.request_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import numpy as np
 
 from housing.config import FEATURES, tracking_uri
 from housing.deployment.compiled import ServedPredict, compile_pipeline
+from housing.deployment.schemas import RangeCheck
 from housing.models.serialization import load_registered_model
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,11 @@ class LoadedModel:
     model: Any = field(repr=False)
     predict: ServedPredict = field(repr=False, default=None)
     loaded_at: str = ""
+
+    @functools.cached_property
+    def range_check(self) -> RangeCheck:
+        """This version's out-of-range flags, with its bounds read once."""
+        return RangeCheck(self.ranges)
 
     def describe(self) -> dict[str, Any]:
         runtime = {"name": self.predict.runtime, "max_abs_diff": self.predict.max_abs_diff,

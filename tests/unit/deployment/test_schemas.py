@@ -101,3 +101,17 @@ def test_out_of_range_flags_features_outside_training():
     ranges["Latitude"] = {"min": 32.0, "max": 42.0}
     matrix = np.array([VALUES, [*VALUES[:4], 5000.0, *VALUES[5:]]])
     assert out_of_range(matrix, ranges) == [[], ["Population"]]
+
+
+def test_range_check_small_batches_agree_with_the_array_path():
+    from housing.deployment.schemas import RangeCheck
+
+    rng = np.random.default_rng(1)
+    ranges = {f: {"min": 0.0, "max": 1.0} for f in FEATURES}
+    matrix = rng.uniform(-0.2, 1.2, size=(RangeCheck.SMALL + 40, len(FEATURES)))
+    matrix[0, 0] = 1.0  # on the bound: inside
+    check = RangeCheck(ranges)
+    big = check(matrix)  # the array path
+    small = [flag for start in range(0, len(matrix), 8) for flag in check(matrix[start:start + 8])]
+    assert big == small and big[0][:1] != ["MedInc"]
+    assert any(big) and not all(big)

@@ -22,3 +22,59 @@ def pipeline_workspace(tmp_path_factory, new_workspace) -> Path:
     workspace = new_workspace(tmp_path_factory.mktemp("pipeline") / "housing")
     ws.run(["dvc", "repro"], workspace)
     return workspace
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def gunicorn_service(repo_root) -> Callable:
+    """gunicorn_service(cwd, env): a context manager that starts the real service with
+    gunicorn.conf.py on a free loopback port, waits until /ready answers 200, yields
+    (base URL, process) and stops it with SIGTERM."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    @contextlib.contextmanager
+    def start(cwd: Path, env: dict[str, str]):
+        port = free_port()
+        proc = subprocess.Popen(
+            ["gunicorn", "-c", str(repo_root / "gunicorn.conf.py"),
+             "housing.deployment.app:create_app()"],
+            cwd=cwd, env={**os.environ, "HOUSING_BIND": f"127.0.0.1:{port}",
+                          "WEB_CONCURRENCY": "2", "HOUSING_MODEL_POLL_SECONDS": "0", **env},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/ready", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                pytest.fail(f"gunicorn exited: {proc.stdout.read()}")
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("gunicorn did not become ready")
+            time.sleep(0.3)
+        try:
+            yield base, proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    return start

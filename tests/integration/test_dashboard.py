@@ -7,10 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 
@@ -22,12 +18,6 @@ from housing.deployment.browser import chromium_path
 pytestmark = pytest.mark.slow
 
 API_KEY = "dashboard-test-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def api(base: str, path: str, body=None) -> tuple[int, dict]:
@@ -85,37 +75,12 @@ def monitored_workspace(tmp_path_factory, register_small_model, housing_frame, r
 
 
 @pytest.fixture(scope="module")
-def service(monitored_workspace, tmp_path_factory, repo_root, browser_path):
+def service(monitored_workspace, tmp_path_factory, gunicorn_service, browser_path):
     workspace, uri = monitored_workspace
-    port = free_port()
     logs = tmp_path_factory.mktemp("dashboard-logs")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "HOUSING_BIND": f"127.0.0.1:{port}",
-           "WEB_CONCURRENCY": "2", "HOUSING_API_KEY": API_KEY,
-           "HOUSING_PREDICTION_LOG_DIR": str(logs), "HOUSING_MODEL_POLL_SECONDS": "0"}
-    proc = subprocess.Popen(
-        ["gunicorn", "-c", str(repo_root / "gunicorn.conf.py"),
-         "housing.deployment.app:create_app()"],
-        cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if api(base, "/ready")[0] == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited: {proc.stdout.read()}")
-        time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("gunicorn did not become ready")
-    yield base, workspace
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with gunicorn_service(workspace, {"MLFLOW_TRACKING_URI": uri, "HOUSING_API_KEY": API_KEY,
+                                      "HOUSING_PREDICTION_LOG_DIR": str(logs)}) as (base, _):
+        yield base, workspace
 
 
 class Console:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
 import threading
 import time
 import urllib.error
@@ -16,12 +14,6 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def call(url: str, body=None, timeout: float = 10.0) -> tuple[int, dict]:
@@ -54,37 +46,13 @@ def service_store(tmp_path_factory, register_small_model):
 
 
 @pytest.fixture(scope="module")
-def server(service_store, tmp_path_factory, repo_root):
+def server(service_store, tmp_path_factory, gunicorn_service):
     workspace, uri = service_store
-    port = free_port()
     log_dir = tmp_path_factory.mktemp("predictions")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "HOUSING_BIND": f"127.0.0.1:{port}",
-           "WEB_CONCURRENCY": "2", "HOUSING_PREDICTION_LOG_DIR": str(log_dir),
-           "HOUSING_MODEL_POLL_SECONDS": "0", "HOUSING_ACCESS_LOG": str(log_dir / "access.log")}
-    proc = subprocess.Popen(
-        ["gunicorn", "-c", str(repo_root / "gunicorn.conf.py"),
-         "housing.deployment.app:create_app()"],
-        cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if call(f"{base}/ready", timeout=2)[0] == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited: {proc.stdout.read()}")
-        time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("gunicorn did not become ready")
-    yield base, proc, log_dir
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with gunicorn_service(workspace, {
+            "MLFLOW_TRACKING_URI": uri, "HOUSING_PREDICTION_LOG_DIR": str(log_dir),
+            "HOUSING_ACCESS_LOG": str(log_dir / "access.log")}) as (base, proc):
+        yield base, proc, log_dir
 
 
 def test_serves_predictions_and_logs_them(server, district):

@@ -78,3 +78,29 @@ def gunicorn_service(repo_root) -> Callable:
                 proc.kill()
 
     return start
+
+
+@pytest.fixture(scope="session")
+def store_in() -> Callable:
+    """store_in(workspace): a context manager that points MLFLOW_TRACKING_URI at
+    ``workspace``'s own SQLite store and works in that folder (as the register stage
+    does), yields the URI, and restores both on exit."""
+    import contextlib
+    import os
+
+    @contextlib.contextmanager
+    def use(workspace: Path):
+        uri = f"sqlite:///{workspace / 'mlflow.db'}"
+        previous, cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
+        os.environ["MLFLOW_TRACKING_URI"] = uri
+        os.chdir(workspace)
+        try:
+            yield uri
+        finally:
+            os.chdir(cwd)
+            if previous is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = previous
+
+    return use

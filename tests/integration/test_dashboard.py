@@ -43,7 +43,8 @@ def browser_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def monitored_workspace(tmp_path_factory, register_small_model, housing_frame, repo_root):
+def monitored_workspace(tmp_path_factory, register_small_model, housing_frame, repo_root,
+                        store_in):
     """A registered production version, two simulated batches (one i.i.d., one drifted)
     and the real monitor stage's report on them."""
     from housing.data.split import split_dataset
@@ -51,18 +52,8 @@ def monitored_workspace(tmp_path_factory, register_small_model, housing_frame, r
     from housing.workspace import run
 
     workspace = tmp_path_factory.mktemp("dashboard")
-    uri = f"sqlite:///{workspace / 'mlflow.db'}"
-    previous, cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    os.chdir(workspace)
-    try:
+    with store_in(workspace) as uri:
         register_small_model(workspace, max_iter=40)
-    finally:
-        os.chdir(cwd)
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
     shutil.copy(repo_root / "params.yaml", workspace / "params.yaml")
     stream = split_dataset(housing_frame, stream_fraction=0.1, seed=0).stream
     write_parquet(stream, workspace / "stream.parquet")

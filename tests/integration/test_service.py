@@ -27,22 +27,12 @@ def call(url: str, body=None, timeout: float = 10.0) -> tuple[int, dict]:
 
 
 @pytest.fixture(scope="module")
-def service_store(tmp_path_factory, register_small_model):
+def service_store(tmp_path_factory, register_small_model, store_in):
     """A store of its own (this module moves aliases), with version 1 in production."""
     workspace = tmp_path_factory.mktemp("service")
-    uri = f"sqlite:///{workspace / 'mlflow.db'}"
-    previous, cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    os.chdir(workspace)
-    try:
+    with store_in(workspace) as uri:
         register_small_model(workspace, max_iter=30)
         yield workspace, uri
-    finally:
-        os.chdir(cwd)
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
 @pytest.fixture(scope="module")

@@ -33,10 +33,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def gunicorn_service(repo_root) -> Callable:
+def gunicorn_service(repo_root, tmp_path_factory) -> Callable:
     """gunicorn_service(cwd, env): a context manager that starts the real service with
     gunicorn.conf.py on a free loopback port, waits until /ready answers 200, yields
-    (base URL, process) and stops it with SIGTERM."""
+    (base URL, process) and stops it with SIGTERM. The services of a session share one
+    lleaves cache of their own."""
     import contextlib
     import os
     import signal
@@ -44,15 +45,22 @@ def gunicorn_service(repo_root) -> Callable:
     import time
     import urllib.request
 
+    tree_cache = tmp_path_factory.mktemp("tree-cache")
+
     @contextlib.contextmanager
     def start(cwd: Path, env: dict[str, str]):
         port = free_port()
+        # The server's log goes to a file: an undrained pipe fills (64 KiB) and then
+        # blocks every worker that writes a log line, which looks like a hung service.
+        log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
+        log = open(log_path, "w")  # noqa: SIM115 - closed after the server stops
         proc = subprocess.Popen(
             ["gunicorn", "-c", str(repo_root / "gunicorn.conf.py"),
              "housing.deployment.app:create_app()"],
             cwd=cwd, env={**os.environ, "HOUSING_BIND": f"127.0.0.1:{port}",
-                          "WEB_CONCURRENCY": "2", "HOUSING_MODEL_POLL_SECONDS": "0", **env},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                          "WEB_CONCURRENCY": "2", "HOUSING_MODEL_POLL_SECONDS": "0",
+                          "HOUSING_TREE_CACHE": str(tree_cache), **env},
+            stdout=log, stderr=subprocess.STDOUT, text=True)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
         while True:
@@ -63,10 +71,10 @@ def gunicorn_service(repo_root) -> Callable:
             except OSError:
                 pass
             if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited: {proc.stdout.read()}")
+                pytest.fail(f"gunicorn exited: {log_path.read_text()[-4000:]}")
             if time.monotonic() > deadline:
                 proc.kill()
-                pytest.fail("gunicorn did not become ready")
+                pytest.fail(f"gunicorn did not become ready: {log_path.read_text()[-4000:]}")
             time.sleep(0.3)
         try:
             yield base, proc
@@ -76,6 +84,7 @@ def gunicorn_service(repo_root) -> Callable:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            log.close()
 
     return start
 

@@ -73,7 +73,10 @@ def test_served_predictions_equal_the_registered_model_on_the_test_set(server, s
 
     base, _, _ = server
     workspace, uri = service_store
-    assert call(f"{base}/model")[1]["runtime"]["name"] == "compiled"
+    deadline = time.monotonic() + 300  # the workers move to lleaves once it is compiled
+    while (runtime := call(f"{base}/model")[1]["runtime"])["trees"] != ["lleaves"]:
+        assert runtime["name"] == "compiled" and time.monotonic() < deadline, runtime
+        time.sleep(0.5)
     test = pd.read_parquet(workspace / "test.parquet")[list(FEATURES)]
     served = []
     for start in range(0, len(test), 500):

@@ -8,7 +8,7 @@ from sklearn.ensemble import VotingRegressor
 from sklearn.pipeline import Pipeline
 
 from housing.config import FEATURES, TARGET
-from housing.deployment import compiled
+from housing.deployment import compiled, native_trees
 from housing.deployment.compiled import TOLERANCE, TreeliteTrees, compile_pipeline
 from housing.models.spaces import build_regressor
 
@@ -59,6 +59,56 @@ def test_served_predict_equals_the_pipeline_on_every_test_row(ensemble, splits):
     np.testing.assert_allclose(one_by_one, expected[::7], rtol=0, atol=TOLERANCE)
 
 
+@pytest.fixture(scope="module")
+def native(ensemble, tmp_path_factory):
+    """lleaves libraries of the ensemble's members, built as the service builds them."""
+    from housing.deployment.model_store import cached_native
+
+    cache = tmp_path_factory.mktemp("trees")
+    for member in compiled.tree_members(ensemble[-1]):
+        native_trees.ensure_library(native_trees.member_text(member), cache)
+    return cache, cached_native(cache)
+
+
+def test_lleaves_members_equal_the_pipeline_on_every_test_row(ensemble, splits, native):
+    rows = splits.test[list(FEATURES)].to_numpy()
+    served = compile_pipeline(ensemble, rows[:256], native=native[1])
+    assert served.runtime == "compiled" and served.trees == ("lleaves", "lleaves")
+    assert served.native and served.max_abs_diff <= TOLERANCE
+    expected = ensemble.predict(splits.test[list(FEATURES)])
+    np.testing.assert_allclose(served(rows), expected, rtol=0, atol=TOLERANCE)
+    one_by_one = np.concatenate([served(rows[i:i + 1]) for i in range(0, len(rows), 7)])
+    np.testing.assert_allclose(one_by_one, expected[::7], rtol=0, atol=TOLERANCE)
+
+
+def test_libraries_are_compiled_once_and_keyed_by_the_model(ensemble, native):
+    cache, _ = native
+    hgb, lgbm = compiled.tree_members(ensemble[-1])
+    libraries = sorted(cache.glob("trees-*.o"))
+    assert len(libraries) == 2
+    stamps = [p.stat().st_mtime_ns for p in libraries]
+    again = native_trees.ensure_library(native_trees.member_text(hgb), cache)
+    assert again in libraries and [p.stat().st_mtime_ns for p in libraries] == stamps
+    for other in (native_trees.member_text(lgbm), native_trees.member_text(hgb) + "\n"):
+        assert native_trees.library_path(cache, other) != again
+
+
+def test_a_cache_others_can_write_is_refused(tmp_path, ensemble):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    text = native_trees.member_text(compiled.tree_members(ensemble[-1])[0])
+    with pytest.raises(native_trees.NativeUnavailable, match="writable by others"):
+        native_trees.ensure_library(text, shared)
+
+
+def test_a_failed_compile_names_the_error_and_leaves_nothing(tmp_path):
+    with pytest.raises(native_trees.NativeUnavailable, match="compile failed"):
+        native_trees.ensure_library("not a LightGBM model\n", tmp_path / "trees")
+    assert not list((tmp_path / "trees").glob("trees-*.o"))
+    assert not list((tmp_path / "trees").glob("*.tmp"))
+
+
 def test_log_target_members_compile_and_agree(features, splits, tune_params):
     _, X = features
     log_target = tune_params.model_copy(update={"log_target": True})
@@ -74,16 +124,22 @@ def test_log_target_members_compile_and_agree(features, splits, tune_params):
                                rtol=0, atol=TOLERANCE)
 
 
-def test_missing_values_follow_the_trained_direction(housing_frame, tune_params):
+def test_missing_values_follow_the_trained_direction(housing_frame, tune_params, tmp_path):
     train = housing_frame.sample(n=2000, random_state=1)
     X = train[list(FEATURES)].copy()
     X.loc[X.sample(frac=0.2, random_state=2).index, "MedInc"] = np.nan
     model = build_regressor("hist_gradient_boosting", {"max_iter": 50}, tune_params).fit(
         X, train[TARGET])
-    trees, n_trees = compiled.compile_regressor(model)
-    assert n_trees == model.n_iter_
+    trees, n_trees, runtimes = compiled.compile_regressor(model)
+    assert n_trees == model.n_iter_ and runtimes == ("treelite",)
     probe = X.head(300).to_numpy()
+    assert np.isnan(probe).any()
     np.testing.assert_allclose(trees(probe), model.predict(probe), rtol=0, atol=TOLERANCE)
+    # the same trees through LightGBM's format and lleaves: missing values go the same way
+    native = native_trees.NativeTrees(text := native_trees.member_text(model),
+                                      native_trees.ensure_library(text, tmp_path / "trees"))
+    assert native.num_tree == model.n_iter_ + 1  # the baseline is a one-leaf tree
+    np.testing.assert_allclose(native(probe), model.predict(probe), rtol=0, atol=TOLERANCE)
 
 
 def test_rows_with_non_finite_features_take_the_pipeline(ensemble, splits):

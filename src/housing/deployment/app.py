@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     go_offline()
     settings = settings or Settings.from_env()
     if holder is None:
-        holder = ModelHolder(settings.model_name, settings.model_alias)
+        holder = ModelHolder(settings.model_name, settings.model_alias, settings.tree_cache)
         holder.refresh()
         if settings.poll_seconds:
             holder.start_polling(settings.poll_seconds)

@@ -1,13 +1,20 @@
 """The served model's predict on compiled tree runtimes, checked against the Pipeline.
 
-The feature steps run on arrays (fast_features). Each tree member runs on a maintained
-tree runtime instead of scikit-learn's per-tree Python loop (several ms for one row
-of a 1,000-tree model): HistGradientBoosting on treelite's GTIL, LightGBM on LightGBM's
-own C++ predictor, which measured faster than GTIL on the same trees
-(benchmarks/tree_runtimes.py). A blend is the weighted sum of its members; a log-target
-wrapper applies its inverse after its part.
+The feature steps run without DataFrames (fast_features). Each tree member runs on a
+maintained tree runtime instead of scikit-learn's per-tree Python loop (several ms for
+one row of a 1,000-tree model):
 
-Both runtimes keep the models' float64 thresholds and comparison (``x <= t``, missing
+- ``lleaves``: the member compiled to machine code by lleaves (native_trees), once per
+  model and cached: about 20 us for one row of the served 1,000- and 800-tree members,
+  5 to 10x faster than the runtimes below (benchmarks/tree_runtimes.py);
+- until its library is built, or where lleaves is unavailable: HistGradientBoosting on
+  treelite's GTIL, LightGBM on LightGBM's own C++ predictor, which measured faster
+  than GTIL on the same trees.
+
+A blend is the weighted sum of its members; a log-target wrapper applies its inverse
+after its part.
+
+All these runtimes keep the models' float64 thresholds and comparison (``x <= t``, missing
 values to the trained side), so every tree picks the same leaf as in the Pipeline; only
 the order of the float64 sums differs, a rounding of order N * 2.2e-16 times the summed
 leaf magnitudes for N trees (measured on the served 1,800-tree ensemble: at most 1e-14
@@ -35,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 TOLERANCE = 1e-9
 Predict = Callable[[np.ndarray], np.ndarray]
+# A member's native (lleaves) trees, or None to run it on treelite or LightGBM.
+Native = Callable[[object], Predict | None]
 
 
 class Unsupported(ValueError):
@@ -81,42 +90,65 @@ class LightGBMTrees:
         return self.booster.predict(X, num_threads=1)
 
 
-def compile_regressor(regressor) -> tuple[Predict, int]:
-    """A predict over the feature matrix for the regressors this project serves, and its
-    tree count."""
+def tree_members(regressor) -> list:
+    """The tree models inside a served regressor (blend members, log-target insides)."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.ensemble import VotingRegressor
+
+    if isinstance(regressor, TransformedTargetRegressor):
+        return tree_members(regressor.regressor_)
+    if isinstance(regressor, VotingRegressor):
+        return [m for member in regressor.estimators_ for m in tree_members(member)]
+    return [regressor]
+
+
+def compile_regressor(regressor, native: Native | None = None
+                      ) -> tuple[Predict, int, tuple[str, ...]]:
+    """A predict over the feature matrix for the regressors this project serves, its tree
+    count, and the runtime of each tree member."""
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.ensemble import HistGradientBoostingRegressor, VotingRegressor
 
     from housing.models.lgbm import LightGBMRegressor
 
     if isinstance(regressor, TransformedTargetRegressor):
-        inner, n = compile_regressor(regressor.regressor_)
+        inner, n, runtimes = compile_regressor(regressor.regressor_, native)
         inverse = regressor.inverse_func
-        return (lambda X: inverse(inner(X))), n
+        return (lambda X: inverse(inner(X))), n, runtimes
     if isinstance(regressor, VotingRegressor):
         weights = np.asarray(regressor.weights if regressor.weights is not None
                              else np.ones(len(regressor.estimators_)), dtype=float)
         weights = weights / weights.sum()
-        members = [compile_regressor(m) for m in regressor.estimators_]
-        return ((lambda X: np.column_stack([m(X) for m, _ in members]) @ weights),
-                sum(n for _, n in members))
+        members = [compile_regressor(m, native) for m in regressor.estimators_]
+        predicts = [m for m, _, _ in members]
+        return ((lambda X: np.column_stack([m(X) for m in predicts]) @ weights),
+                sum(n for _, n, _ in members), tuple(r for _, _, rs in members for r in rs))
+    if not isinstance(regressor, HistGradientBoostingRegressor | LightGBMRegressor):
+        raise Unsupported(type(regressor).__name__)
+    trees = native(regressor) if native is not None else None
+    if trees is not None:
+        return trees, trees.num_tree, ("lleaves",)
     if isinstance(regressor, HistGradientBoostingRegressor):
         trees = TreeliteTrees(treelite_model(regressor))
-        return trees, trees.num_tree
-    if isinstance(regressor, LightGBMRegressor):
-        trees = LightGBMTrees(regressor)
-        return trees, trees.num_tree
-    raise Unsupported(type(regressor).__name__)
+        return trees, trees.num_tree, ("treelite",)
+    trees = LightGBMTrees(regressor)
+    return trees, trees.num_tree, ("lightgbm",)
 
 
 @dataclass(frozen=True)
 class ServedPredict:
     """``predict(rows)`` for raw feature rows (float matrix in FEATURES order)."""
 
-    runtime: str               # "compiled" (treelite and LightGBM) or "pipeline"
+    runtime: str               # "compiled" (tree runtimes below) or "pipeline"
     max_abs_diff: float | None  # realized difference from the Pipeline on the check rows
     predict: Predict
     reason: str = ""           # why the Pipeline serves, when it does
+    trees: tuple[str, ...] = ()  # each tree member's runtime: lleaves, treelite, lightgbm
+
+    @property
+    def native(self) -> bool:
+        """True when every tree member runs as lleaves machine code."""
+        return bool(self.trees) and all(t == "lleaves" for t in self.trees)
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
         return self.predict(rows)
@@ -128,15 +160,17 @@ def pipeline_predict(pipeline) -> Predict:
         pipeline.predict(pd.DataFrame(rows, columns=list(FEATURES))), dtype=float)
 
 
-def compile_pipeline(pipeline, check_rows: np.ndarray) -> ServedPredict:
-    """The served predict: array features and compiled trees if they agree with the
-    Pipeline on ``check_rows``, otherwise the Pipeline's own predict."""
+def compile_pipeline(pipeline, check_rows: np.ndarray, native: Native | None = None
+                     ) -> ServedPredict:
+    """The served predict: array features and compiled trees (lleaves where ``native``
+    gives a member's library) if they agree with the Pipeline on ``check_rows``,
+    otherwise the Pipeline's own predict."""
     if hasattr(pipeline[-1], "n_jobs") and pipeline[-1].n_jobs not in (None, 0, 1):
         pipeline[-1].set_params(n_jobs=1)  # one request, one core: threads only add overhead
     slow = pipeline_predict(pipeline)
     try:
         features = ArrayFeatures(pipeline[:-1], FEATURES)
-        trees, n_trees = compile_regressor(pipeline[-1])
+        trees, n_trees, runtimes = compile_regressor(pipeline[-1], native)
     except (Unsupported, UnsupportedFeatures, ImportError) as err:
         logger.warning("serving the Pipeline: %s", err)
         return ServedPredict("pipeline", None, slow, reason=str(err))
@@ -162,6 +196,6 @@ def compile_pipeline(pipeline, check_rows: np.ndarray) -> ServedPredict:
                        "the Pipeline", diff, TOLERANCE)
         return ServedPredict("pipeline", diff, slow,
                              reason=f"differs from the Pipeline by {diff:.3g}")
-    logger.info("serving %d trees compiled (max diff from the Pipeline %.3g on %d rows)",
-                n_trees, diff, len(check_rows))
-    return ServedPredict("compiled", diff, fast)
+    logger.info("serving %d trees compiled on %s (max diff from the Pipeline %.3g on %d "
+                "rows)", n_trees, "+".join(runtimes), diff, len(check_rows))
+    return ServedPredict("compiled", diff, fast, trees=runtimes)

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from housing.config import FEATURES, tracking_uri
-from housing.deployment.compiled import ServedPredict, compile_pipeline
+from housing.deployment.compiled import (
+    Native,
+    ServedPredict,
+    compile_pipeline,
+    tree_members,
+)
 from housing.deployment.schemas import RangeCheck
 from housing.models.serialization import load_registered_model
 
@@ -40,6 +47,7 @@ class LoadedModel:
 
     def describe(self) -> dict[str, Any]:
         runtime = {"name": self.predict.runtime, "max_abs_diff": self.predict.max_abs_diff,
+                   "trees": list(self.predict.trees),
                    **({"reason": self.predict.reason} if self.predict.reason else {})} \
             if self.predict is not None else None
         return {"name": self.name, "version": self.version, "aliases": list(self.aliases),
@@ -69,8 +77,32 @@ def resolve_version(name: str, alias: str) -> str:
     return str(_client().get_model_version_by_alias(name, alias).version)
 
 
-def load_version(name: str, alias: str) -> LoadedModel:
-    """Download the aliased version and load it with the project's skops allow-list."""
+def cached_native(cache_dir: Path | None) -> Native | None:
+    """lleaves trees for the members whose library is already in ``cache_dir`` (this
+    never compiles: see ModelHolder)."""
+    if cache_dir is None:
+        return None
+
+    def native(member):
+        from housing.deployment.native_trees import (
+            NativeTrees,
+            NativeUnavailable,
+            library_path,
+            member_text,
+        )
+        try:
+            text = member_text(member)
+            library = library_path(cache_dir, text)
+            return NativeTrees(text, library) if library.exists() else None
+        except (NativeUnavailable, ImportError, OSError) as err:
+            logger.info("lleaves unavailable for %s: %s", type(member).__name__, err)
+            return None
+    return native
+
+
+def load_version(name: str, alias: str, tree_cache: Path | None = None) -> LoadedModel:
+    """Download the aliased version and load it with the project's skops allow-list; its
+    tree members run on lleaves where ``tree_cache`` holds their libraries."""
     import mlflow
 
     client = _client()
@@ -86,7 +118,8 @@ def load_version(name: str, alias: str) -> LoadedModel:
                if k.startswith("test_")}
     loaded = LoadedModel(name=name, version=str(mv.version), run_id=mv.run_id or "",
                          aliases=tuple(sorted(mv.aliases)), metrics=metrics, ranges=ranges,
-                         model=model, predict=compile_pipeline(model, check_rows(ranges)),
+                         model=model, predict=compile_pipeline(model, check_rows(ranges),
+                                                               cached_native(tree_cache)),
                          loaded_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     logger.info("loaded %s version %s (%s)", name, loaded.version, alias)
     return loaded
@@ -97,14 +130,22 @@ class ModelHolder:
 
     Requests read ``current`` once per request, so a swap never mixes two versions in
     one response.
+
+    With a ``tree_cache``, a version whose lleaves libraries are not built yet is served
+    at once on treelite and LightGBM while a background thread has them compiled (in a
+    separate process, one per machine and model: native_trees.ensure_library), checks
+    the result against the Pipeline and swaps it in, for the same version.
     """
 
-    def __init__(self, name: str, alias: str):
+    def __init__(self, name: str, alias: str, tree_cache: Path | None = None):
         self.name, self.alias = name, alias
+        self.tree_cache = tree_cache
         self.current: LoadedModel | None = None
         self.last_error: str | None = "not loaded yet"
         self.registry_error: str | None = None
+        self.native_error: str | None = None
         self._lock = threading.Lock()
+        self._native_thread: threading.Thread | None = None
 
     def refresh(self) -> bool:
         """Load the aliased version if it differs from the current one; True if swapped."""
@@ -113,7 +154,8 @@ class ModelHolder:
                 version = resolve_version(self.name, self.alias)
                 swap = self.current is None or self.current.version != version
                 if swap:
-                    self.current = load_version(self.name, self.alias)
+                    self.current = load_version(self.name, self.alias, self.tree_cache)
+                    self._compile_native(self.current)
                 self.last_error = self.registry_error = None
                 return swap
             except Exception as err:  # registry down or alias missing: keep serving what we have
@@ -125,6 +167,39 @@ class ModelHolder:
                 self.registry_error = None if missing else self.last_error
                 logger.warning("cannot load %s@%s: %s", self.name, self.alias, self.last_error)
                 return False
+
+    def _compile_native(self, loaded: LoadedModel) -> None:
+        """Build the lleaves libraries of ``loaded`` in the background, then swap them in."""
+        served = loaded.predict
+        if self.tree_cache is None or served.runtime != "compiled" or served.native:
+            return
+
+        def build() -> None:
+            from housing.deployment.native_trees import ensure_library, member_text
+            try:
+                for member in tree_members(loaded.model[-1]):
+                    ensure_library(member_text(member), self.tree_cache)
+                predict = compile_pipeline(loaded.model, check_rows(loaded.ranges),
+                                           cached_native(self.tree_cache))
+            except Exception as err:  # compiling is an optimisation: keep serving
+                self.native_error = f"{type(err).__name__}: {err}"
+                logger.warning("version %s stays on %s: %s", loaded.version,
+                               "+".join(served.trees), self.native_error)
+                return
+            if not predict.native:
+                self.native_error = predict.reason or f"trees on {predict.trees}"
+                logger.warning("version %s: lleaves not served: %s", loaded.version,
+                               self.native_error)
+                return
+            with self._lock:
+                if self.current is loaded:
+                    self.current = dataclasses.replace(loaded, predict=predict)
+                    logger.info("version %s now on lleaves (max diff %.3g)",
+                                loaded.version, predict.max_abs_diff)
+
+        self._native_thread = threading.Thread(target=build, name="tree-compiler",
+                                               daemon=True)
+        self._native_thread.start()
 
     def registry_status(self) -> dict[str, str | None]:
         """What /ready and /model say about the registry: reachable at the last look-up, or

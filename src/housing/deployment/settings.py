@@ -17,6 +17,16 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got '{raw}'") from err
 
 
+def _tree_cache(raw: str) -> Path | None:
+    """HOUSING_TREE_CACHE: a directory, "off", or unset for the user's cache directory."""
+    if raw.strip().lower() in {"off", "false", "0", "no"}:
+        return None
+    if raw.strip():
+        return Path(raw.strip())
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "housing" / "trees"
+
+
 @dataclass(frozen=True)
 class Settings:
     model_name: str = MODEL_NAME
@@ -28,6 +38,7 @@ class Settings:
     poll_seconds: int = 60                   # 0: only reload on SIGHUP
     workspace: Path = Path(".")              # where the dashboard reads the monitor's outputs
     secure_cookies: bool = False             # mark the session cookie Secure (behind TLS)
+    tree_cache: Path | None = None           # lleaves libraries; None: trees not compiled
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -48,6 +59,7 @@ class Settings:
             workspace=Path(os.environ.get("HOUSING_WORKSPACE") or workspace_root()),
             secure_cookies=os.environ.get("HOUSING_SECURE_COOKIES", "").strip().lower()
             in {"1", "true", "yes", "on"},
+            tree_cache=_tree_cache(os.environ.get("HOUSING_TREE_CACHE", "")),
         )
         if settings.max_batch < 1 or settings.max_body_bytes < 1 or settings.poll_seconds < 0:
             raise ValueError("HOUSING_MAX_BATCH and HOUSING_MAX_BODY_BYTES must be positive, "

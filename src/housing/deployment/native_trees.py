@@ -1,0 +1,217 @@
+"""Tree members compiled to machine code with lleaves (LLVM), once per model, cached.
+
+lleaves compiles a model in LightGBM's text format into one native function per forest.
+A LightGBM member is already in that format (``model_to_string``); a squared-error
+HistGradientBoosting member is written in it by ``lightgbm_text``: the same float64
+thresholds, ``x <= threshold`` to the left, missing values to the side the tree learned
+(LightGBM's "missing type NaN" with the default-left bit), the leaf values as fitted
+(learning rate included) and the baseline as a first, one-leaf tree. So every tree
+picks the same leaf as in the Pipeline, and only the order of the float64 sum differs
+(compiled.py's tolerance).
+
+Compiling a 1,000-tree forest takes seconds to tens of seconds (inlining off: with it,
+minutes and gigabytes), so a worker never compiles on its start: the library is built
+in a separate, niced process (``python -m housing.deployment.native_trees``) under a
+file lock, so that one process per machine compiles a model and the others wait and
+load its result. Libraries are cached under a key of the model text, the lleaves and
+LLVM versions and the host CPU, written to a temporary name and renamed, in a directory
+only this user can write.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+COMPILE_OPTIONS = {"finline": False}  # inlining: minutes and GBs to compile, for ~2x
+COMPILE_TIMEOUT = 900.0
+
+
+class NativeUnavailable(RuntimeError):
+    """lleaves cannot compile or load this member here."""
+
+
+def lightgbm_text(regressor) -> str:
+    """A fitted squared-error HistGradientBoostingRegressor in LightGBM's text format."""
+    if regressor._loss.__class__.__name__ != "HalfSquaredError":
+        raise NativeUnavailable(f"HistGradientBoosting loss {regressor.loss}")
+    if getattr(regressor, "is_categorical_", None) is not None \
+            and np.any(regressor.is_categorical_):
+        raise NativeUnavailable("categorical splits")
+    n_features = int(regressor.n_features_in_)
+    baseline = float(np.asarray(regressor._baseline_prediction).reshape(-1)[0])
+    trees = [_tree_block(0, {"num_leaves": "1", "leaf_value": repr(baseline)})]
+    for i, (predictor,) in enumerate(regressor._predictors, start=1):
+        trees.append(_tree_block(i, _tree_fields(predictor.nodes)))
+    header = ["tree", "version=v4", "num_class=1", "num_tree_per_iteration=1",
+              "label_index=0", f"max_feature_idx={n_features - 1}", "objective=regression",
+              "feature_names=" + " ".join(f"f{j}" for j in range(n_features)),
+              "feature_infos=" + " ".join(["[-1e308:1e308]"] * n_features),
+              "tree_sizes=" + " ".join(str(len(t.encode()) + 1) for t in trees), ""]
+    # LightGBM closes its files with the pandas categories line, which lleaves reads
+    return ("\n".join(header) + "\n" + "\n".join(trees)
+            + "\nend of trees\n\npandas_categorical:null\n")
+
+
+def _tree_fields(nodes: np.ndarray) -> dict[str, str]:
+    """One HistGradientBoosting predictor's nodes as LightGBM tree fields."""
+    is_leaf = nodes["is_leaf"].astype(bool)
+    if is_leaf[0]:
+        return {"num_leaves": "1", "leaf_value": repr(float(nodes["value"][0]))}
+    splits = np.flatnonzero(~is_leaf)  # the root is node 0, so split 0
+    leaves = np.flatnonzero(is_leaf)
+    split_id = {int(n): i for i, n in enumerate(splits)}
+    leaf_id = {int(n): i for i, n in enumerate(leaves)}
+
+    def child(n: int) -> str:
+        return str(split_id[n]) if n in split_id else str(~leaf_id[n])
+
+    def join(values) -> str:
+        return " ".join(values)
+
+    return {
+        "num_leaves": str(len(leaves)),
+        "split_feature": join(str(int(nodes["feature_idx"][n])) for n in splits),
+        "threshold": join(repr(float(nodes["num_threshold"][n])) for n in splits),
+        # missing type NaN (8), plus default-left (2) where missing values go left
+        "decision_type": join("10" if nodes["missing_go_to_left"][n] else "8"
+                              for n in splits),
+        "left_child": join(child(int(nodes["left"][n])) for n in splits),
+        "right_child": join(child(int(nodes["right"][n])) for n in splits),
+        "leaf_value": join(repr(float(nodes["value"][n])) for n in leaves),
+    }
+
+
+def _tree_block(index: int, fields: dict[str, str]) -> str:
+    fields = {"split_feature": "", "threshold": "", "decision_type": "", "left_child": "",
+              "right_child": "", **fields}
+    lines = [f"Tree={index}", f"num_leaves={fields['num_leaves']}", "num_cat=0"]
+    lines += [f"{key}={fields[key]}" for key in ("split_feature", "threshold",
+                                                 "decision_type", "left_child",
+                                                 "right_child", "leaf_value")]
+    return "\n".join([*lines, "shrinkage=1", ""])
+
+
+def member_text(regressor) -> str:
+    """The LightGBM-format text of a tree member this module compiles."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from housing.models.lgbm import LightGBMRegressor
+
+    if isinstance(regressor, HistGradientBoostingRegressor):
+        return lightgbm_text(regressor)
+    if isinstance(regressor, LightGBMRegressor):
+        return regressor._booster().model_to_string()
+    raise NativeUnavailable(type(regressor).__name__)
+
+
+def _toolchain() -> str:
+    """What a compiled library depends on besides the model: versions and the CPU."""
+    try:
+        from importlib.metadata import version
+
+        import llvmlite.binding as llvm
+
+        features = llvm.get_host_cpu_features().flatten()
+        return (f"lleaves {version('lleaves')} llvmlite {version('llvmlite')} "
+                f"{llvm.get_host_cpu_name()} {features} {COMPILE_OPTIONS}")
+    except Exception as err:
+        raise NativeUnavailable(f"lleaves is not usable here: {err}") from err
+
+
+def library_path(cache_dir: Path, text: str) -> Path:
+    """Where the library of this model text lives in the cache."""
+    key = hashlib.sha256(f"{_toolchain()}\n{text}".encode()).hexdigest()[:32]
+    return Path(cache_dir) / f"trees-{key}.o"
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid != os.getuid() or path.stat().st_mode & 0o022:
+        raise NativeUnavailable(f"the tree cache {path} must be this user's and not "
+                                "writable by others")
+    return path
+
+
+def build(text_path: Path, library: Path) -> None:
+    """Compile the model text at ``text_path`` into ``library`` (atomically)."""
+    import lleaves
+
+    tmp = library.with_name(f".{library.name}.{os.getpid()}.tmp")
+    try:
+        lleaves.Model(model_file=str(text_path)).compile(cache=str(tmp), **COMPILE_OPTIONS)
+        os.replace(tmp, library)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def ensure_library(text: str, cache_dir: Path, timeout: float = COMPILE_TIMEOUT) -> Path:
+    """The cached library of ``text``, compiled now in a separate process if missing.
+
+    One process per machine compiles a given model; others wait on the lock and then
+    find the library.
+    """
+    cache_dir = _private_dir(Path(cache_dir))
+    library = library_path(cache_dir, text)
+    if library.exists():
+        return library
+    with open(cache_dir / f"{library.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if library.exists():
+            return library
+        with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+            text_path = Path(tmp) / "model.txt"
+            text_path.write_text(text)
+            result = subprocess.run(
+                [sys.executable, "-m", "housing.deployment.native_trees", str(text_path),
+                 str(library)], capture_output=True, text=True, timeout=timeout, check=False)
+        if result.returncode != 0 or not library.exists():
+            raise NativeUnavailable(f"lleaves compile failed ({result.returncode}): "
+                                    f"{result.stderr.strip()[-500:]}")
+    return library
+
+
+class NativeTrees:
+    """A member's raw predictions from its lleaves library, one thread."""
+
+    def __init__(self, text: str, library: Path):
+        import lleaves
+
+        if not Path(library).exists():
+            raise NativeUnavailable(f"no library at {library}")
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as model_file:
+            model_file.write(text)
+            model_file.flush()
+            self.model = lleaves.Model(model_file=model_file.name)
+            self.model.compile(cache=str(library), **COMPILE_OPTIONS)
+        self.num_tree = self.model.num_trees()
+        self.n_features = self.model.num_feature()
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict(np.ascontiguousarray(X, dtype=np.float64), n_jobs=1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m housing.deployment.native_trees MODEL_TEXT LIBRARY``: compile one."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m housing.deployment.native_trees MODEL_TEXT LIBRARY",
+              file=sys.stderr)
+        return 2
+    os.nice(10)  # below the workers that serve requests meanwhile
+    build(Path(args[0]), Path(args[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,11 +23,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(port: int, proc: subprocess.Popen) -> None:
+def wait_ready(port: int, proc: subprocess.Popen, log_path) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited: {proc.stdout.read()}")
+            pytest.fail(f"gunicorn exited: {log_path.read_text()[-4000:]}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/ready")
@@ -50,10 +50,12 @@ def test_every_answered_row_is_logged(worker_class, registered_store, tmp_path, 
            "HOUSING_WORKER_CLASS": worker_class, "HOUSING_MAX_REQUESTS": "40",
            "HOUSING_PREDICTION_LOG_DIR": str(log_dir), "HOUSING_MODEL_POLL_SECONDS": "0",
            "HOUSING_ACCESS_LOG": "/dev/null"}
+    log_path = tmp_path / "server.log"  # a file: an undrained pipe would block the workers
+    server_log = open(log_path, "w")  # noqa: SIM115 - closed after the server stops
     proc = subprocess.Popen(
         ["gunicorn", "-c", str(repo_root / "gunicorn.conf.py"),
          "housing.deployment.app:create_app()"],
-        cwd=registered_store, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=registered_store, env=env, stdout=server_log, stderr=subprocess.STDOUT,
         text=True)
     answered: dict[str, int] = {}  # request id -> rows predicted
     failed: list[str] = []
@@ -78,7 +80,7 @@ def test_every_answered_row_is_logged(worker_class, registered_store, tmp_path, 
                 (answered.__setitem__(rid, rows) if ok else failed.append(rid))
 
     try:
-        wait_ready(port, proc)
+        wait_ready(port, proc, log_path)
         threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
         for t in threads:
             t.start()
@@ -88,7 +90,9 @@ def test_every_answered_row_is_logged(worker_class, registered_store, tmp_path, 
             t.join(timeout=120)
     finally:
         proc.send_signal(signal.SIGTERM)  # graceful: every worker drains its log
-        output = proc.communicate(timeout=60)[0]
+        proc.wait(timeout=60)
+        server_log.close()
+    output = log_path.read_text()
 
     assert proc.returncode == 0, output[-2000:]
     logged: dict[str, list[int]] = {}

@@ -20,16 +20,30 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 # What a worker needs to load and run a model, imported once here so that the forked
 # workers share those pages instead of each importing its own copy.
+import gc
+
+import lightgbm  # noqa: F401 (and matplotlib, which it imports to probe for plotting)
+import llvmlite.binding  # noqa: F401
+import lleaves  # noqa: F401
 import mlflow.artifacts
 import mlflow.store.model_registry.sqlalchemy_store
 import mlflow.store.tracking.sqlalchemy_store
 import mlflow.tracking  # noqa: F401
+import mpmath  # noqa: F401
+import pyarrow  # noqa: F401 (pandas' string columns)
 import sklearn.ensemble  # noqa: F401
+import sklearn.neighbors  # noqa: F401
 import skops.io  # noqa: F401
 import treelite  # noqa: F401
 
 import housing.deployment.app  # noqa: F401
+import housing.deployment.native_trees  # noqa: F401
 from housing.deployment.prediction_log import close_all
+
+# Everything imported so far lives as long as the master: move it out of the cyclic
+# collector's reach, so that a worker's collections do not write to (and so copy) the
+# pages it shares with the master.
+gc.freeze()
 
 bind = os.environ.get("HOUSING_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))

@@ -135,25 +135,30 @@ def run_python(port: int, path: str, body: str, connections: int, duration: int)
             "p99": latencies[int(len(latencies) * 0.99)], "errors": errors[0]}
 
 
-def in_process_us(tracking_uri: str) -> dict[str, float]:
+def in_process_us(tracking_uri: str, tree_cache: Path) -> dict[str, float]:
     """Median in-process time for one row, in microseconds, of each step the service runs:
-    the Pipeline's own predict (DataFrame in), the array feature path, the treelite
-    trees, and the whole served predict (loaded exactly as the service loads it)."""
+    the Pipeline's own predict (DataFrame in), the feature row path, the lleaves trees,
+    and the whole served predict (loaded exactly as the service loads it). Builds the
+    version's lleaves libraries in ``tree_cache`` first, so the servers start on them."""
     import numpy as np
     import pandas as pd
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     from housing.config import FEATURES
-    from housing.deployment.compiled import compile_regressor
+    from housing.deployment.compiled import compile_regressor, tree_members
     from housing.deployment.fast_features import ArrayFeatures
-    from housing.deployment.model_store import load_version
+    from housing.deployment.model_store import cached_native, load_version
+    from housing.deployment.native_trees import ensure_library, member_text
 
     loaded = load_version("california-housing", "production")
+    for member in tree_members(loaded.model[-1]):
+        ensure_library(member_text(member), tree_cache)
+    loaded = load_version("california-housing", "production", tree_cache)
     frame = pd.DataFrame([ROW])
     row = np.array([[ROW[f] for f in FEATURES]])
     features = ArrayFeatures(loaded.model[:-1], FEATURES)
     matrix = features.transform(row)
-    trees, _ = compile_regressor(loaded.model[-1])
+    trees, _, _ = compile_regressor(loaded.model[-1], cached_native(tree_cache))
 
     def median_us(fn, arg) -> float:
         for _ in range(50):
@@ -169,7 +174,14 @@ def in_process_us(tracking_uri: str) -> dict[str, float]:
             "features": median_us(features.transform, row),
             "trees": median_us(trees, matrix),
             "served": median_us(loaded.predict, row),
-            "runtime": loaded.predict.runtime}
+            "runtime": "+".join(loaded.predict.trees) or loaded.predict.runtime}
+
+
+def served_runtime(port: int) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/model")
+    runtime = json.loads(conn.getresponse().read())["runtime"]
+    return "+".join(runtime.get("trees") or [runtime["name"]])
 
 
 def count_log_lines(directory: Path) -> int:
@@ -182,6 +194,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="workers per server")
     parser.add_argument("--tracking-uri", default=f"sqlite:///{REPO_ROOT / 'mlflow.db'}")
     parser.add_argument("--only", help="measure only servers whose name contains this")
+    parser.add_argument("--tree-cache", default=str(Path(tempfile.gettempdir())
+                                                    / "housing-bench-trees"),
+                        help="lleaves libraries (built here first; reused across runs)")
     args = parser.parse_args()
 
     # Same conditions for every server: the same workers, one OpenMP thread per worker.
@@ -190,17 +205,20 @@ def main() -> None:
            "NML_DISABLE_USAGE_LOGGING": "1", "OMP_NUM_THREADS": "1"}
     load = run_wrk if shutil.which("wrk") else run_python
     os.environ["OMP_NUM_THREADS"] = "1"
-    floor = in_process_us(args.tracking_uri)
+    tree_cache = Path(args.tree_cache)
+    floor = in_process_us(args.tracking_uri, tree_cache)
     print(f"load generator: {'wrk' if load is run_wrk else 'python threads'}; "
           f"{args.duration}s per cell; {args.workers} workers per server; validation and "
           "the prediction log on")
     print(f"in-process, 1 row (median us): Pipeline.predict {floor['pipeline']:.0f}; served "
           f"predict {floor['served']:.0f} ({floor['runtime']}) = array features "
           f"{floor['features']:.0f} + trees {floor['trees']:.0f} + the finite check")
+    print(f"lleaves libraries in {tree_cache}")
 
     log_dir = Path(tempfile.mkdtemp(prefix="housing-bench-log-"))
     ours = {"HOUSING_PREDICTION_LOG_DIR": str(log_dir), "HOUSING_ACCESS_LOG": "/dev/null",
-            "HOUSING_LOG_LEVEL": "warning", "WEB_CONCURRENCY": str(args.workers)}
+            "HOUSING_LOG_LEVEL": "warning", "WEB_CONCURRENCY": str(args.workers),
+            "HOUSING_TREE_CACHE": str(tree_cache)}
     gunicorn = ["gunicorn", "-c", str(REPO_ROOT / "gunicorn.conf.py"),
                 "housing.deployment.app:create_app()"]
     servers = {
@@ -225,6 +243,11 @@ def main() -> None:
         sent = 0
         try:
             wait_ready(port, ready_path, proc)
+            if name.startswith("housing"):
+                runtime = served_runtime(port)
+                print(f"{name}: trees on {runtime}")
+                if runtime != "lleaves+lleaves":
+                    print(f"  ! {name}: not on lleaves", file=sys.stderr)
             for rows, connections in cells:
                 warm = load(port, "/invocations", body_for(rows), connections, 1)
                 result = load(port, "/invocations", body_for(rows), connections,

@@ -1,9 +1,11 @@
 """Memory of the service with the model loaded per worker vs once with --preload.
 
 Sums the proportional set size (PSS, shared pages split between the processes that
-share them) of the gunicorn master and its workers once /ready answers.
+share them) of the gunicorn master and its workers once /ready answers and the trees
+run on lleaves (the libraries are built first, in --tree-cache, as benchmarks/service.py
+builds them).
 
-    python benchmarks/service_memory.py [--workers 2]
+    python benchmarks/service_memory.py [--workers 2] [--tree-cache DIR]
 """
 
 from __future__ import annotations
@@ -12,12 +14,17 @@ import argparse
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-from service import free_port, wait_ready  # the sibling script (benchmarks/ is on sys.path)
+from service import (  # the sibling script (benchmarks/ is on sys.path)
+    free_port,
+    served_runtime,
+    wait_ready,
+)
 
 
 def pss_kib(pid: int) -> int:
@@ -32,11 +39,13 @@ def tree(pid: int) -> list[int]:
     return [pid, *map(int, children)]
 
 
-def measure(preload: bool, workers: int, tracking_uri: str) -> tuple[float, int]:
+def measure(preload: bool, workers: int, tracking_uri: str, tree_cache: Path
+            ) -> tuple[float, int]:
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "WEB_CONCURRENCY": str(workers),
            "HOUSING_BIND": f"127.0.0.1:{port}", "HOUSING_PREDICTION_LOG": "off",
-           "HOUSING_MODEL_POLL_SECONDS": "0", "HOUSING_ACCESS_LOG": "/dev/null"}
+           "HOUSING_MODEL_POLL_SECONDS": "0", "HOUSING_ACCESS_LOG": "/dev/null",
+           "HOUSING_TREE_CACHE": str(tree_cache)}
     cmd = ["gunicorn", "-c", str(REPO_ROOT / "gunicorn.conf.py"),
            *(["--preload"] if preload else []), "housing.deployment.app:create_app()"]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
@@ -44,6 +53,9 @@ def measure(preload: bool, workers: int, tracking_uri: str) -> tuple[float, int]
     try:
         wait_ready(port, "/ready", proc)
         time.sleep(2)  # let every worker finish loading
+        for _ in range(4 * workers):  # wrk-free check that the workers answer on lleaves
+            if served_runtime(port) != "lleaves+lleaves":
+                raise RuntimeError("a worker does not run the trees on lleaves")
         pids = tree(proc.pid)
         return sum(pss_kib(p) for p in pids) / 1024, len(pids) - 1
     finally:
@@ -51,13 +63,28 @@ def measure(preload: bool, workers: int, tracking_uri: str) -> tuple[float, int]
         proc.wait(timeout=30)
 
 
+def build_libraries(tracking_uri: str, tree_cache: Path) -> None:
+    """The production version's lleaves libraries, built (or found) in ``tree_cache``."""
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    from housing.deployment.compiled import tree_members
+    from housing.deployment.model_store import load_version
+    from housing.deployment.native_trees import ensure_library, member_text
+
+    loaded = load_version("california-housing", "production")
+    for member in tree_members(loaded.model[-1]):
+        ensure_library(member_text(member), tree_cache)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tracking-uri", default=f"sqlite:///{REPO_ROOT / 'mlflow.db'}")
+    parser.add_argument("--tree-cache", default=str(Path(tempfile.gettempdir())
+                                                    / "housing-bench-trees"))
     args = parser.parse_args()
-    per_worker, n = measure(False, args.workers, args.tracking_uri)
-    preloaded, _ = measure(True, args.workers, args.tracking_uri)
+    build_libraries(args.tracking_uri, Path(args.tree_cache))
+    per_worker, n = measure(False, args.workers, args.tracking_uri, Path(args.tree_cache))
+    preloaded, _ = measure(True, args.workers, args.tracking_uri, Path(args.tree_cache))
     print(f"{n} workers; total PSS of master + workers")
     print(f"model loaded per worker (default): {per_worker:7.1f} MiB   1.00x")
     print(f"model loaded once with --preload:  {preloaded:7.1f} MiB   "

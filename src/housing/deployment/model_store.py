@@ -66,6 +66,22 @@ def check_rows(ranges: dict[str, dict[str, float]], n: int = 512) -> np.ndarray:
     return rng.uniform(low, high, size=(n, len(FEATURES)))
 
 
+def release_memory() -> None:
+    """Collect what loading left behind and hand freed heap pages back to the system
+    (glibc keeps them otherwise): loading a model allocates far more than it keeps."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    libc = ctypes.util.find_library("c")
+    if libc:
+        try:
+            ctypes.CDLL(libc).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
+
+
 def _client():
     from mlflow.tracking import MlflowClient
 
@@ -155,6 +171,7 @@ class ModelHolder:
                 swap = self.current is None or self.current.version != version
                 if swap:
                     self.current = load_version(self.name, self.alias, self.tree_cache)
+                    release_memory()
                     self._compile_native(self.current)
                 self.last_error = self.registry_error = None
                 return swap
@@ -194,6 +211,7 @@ class ModelHolder:
             with self._lock:
                 if self.current is loaded:
                     self.current = dataclasses.replace(loaded, predict=predict)
+                    release_memory()
                     logger.info("version %s now on lleaves (max diff %.3g)",
                                 loaded.version, predict.max_abs_diff)
 

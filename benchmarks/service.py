@@ -243,13 +243,14 @@ def main() -> None:
         sent = 0
         try:
             wait_ready(port, ready_path, proc)
+            time.sleep(3)  # /ready answers from the first worker: let the others finish loading
             if name.startswith("housing"):
                 runtime = served_runtime(port)
                 print(f"{name}: trees on {runtime}")
                 if runtime != "lleaves+lleaves":
                     print(f"  ! {name}: not on lleaves", file=sys.stderr)
             for rows, connections in cells:
-                warm = load(port, "/invocations", body_for(rows), connections, 1)
+                warm = load(port, "/invocations", body_for(rows), connections, 2)
                 result = load(port, "/invocations", body_for(rows), connections,
                               args.duration)
                 results[(name, rows, connections)] = result

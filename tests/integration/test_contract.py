@@ -33,7 +33,7 @@ CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance,
 @pytest.fixture(scope="module", params=["no-key", "key"])
 def api(request, registered_store, tmp_path_factory, gunicorn_service):
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{registered_store / 'mlflow.db'}",
-           "HOUSING_MAX_BATCH": "200", "HOUSING_ACCESS_LOG": "/dev/null",
+           "HOUSING_MAX_BATCH": "200", "HOUSING_ACCESS_LOG": "off",
            "HOUSING_PREDICTION_LOG_DIR": str(tmp_path_factory.mktemp("contract-log"))}
     if request.param == "key":
         env["HOUSING_API_KEY"] = KEY

@@ -129,7 +129,9 @@ def _schemas(max_batch: int) -> dict[str, Any]:
                 "run_id": {"type": "string"},
                 "metrics": {"type": "object", "additionalProperties": number},
                 "loaded_at": {"type": "string"},
-                "runtime": {"type": ["object", "null"], "description": "compiled, or the Pipeline and why."},
+                "runtime": {"type": ["object", "null"], "description": (
+                    "compiled (with each tree member's runtime: lleaves, treelite or "
+                    "lightgbm), or the Pipeline and why.")},
                 "registry": {"enum": ["reachable", "unreachable"]},
                 "registry_error": {"type": ["string", "null"]},
                 "features": {"type": "array", "items": {

@@ -7,8 +7,9 @@ the service calls the same ``new_columns`` of the same fitted steps on plain arr
 (``ArrayFeatures``). It runs the same operations on the same float64 values, so it
 gives the same bits as the Pipeline's ``transform``.
 
-For one row even arrays cost: some hundred NumPy calls on one-element arrays, about
-0.45 ms. ``RowFeatures`` computes a single row of the feature steps this project
+For one row even arrays cost: some hundred NumPy calls on one-element arrays, 0.27 ms
+on average over the test rows (0.19 ms on the row path below; a quiet 2-core AMD EPYC).
+``RowFeatures`` computes a single row of the feature steps this project
 defines with Python floats, whose + - * / and sqrt are the same correctly rounded IEEE
 operations as NumPy's elementwise loops; the transcendental functions go through
 stable_math (correctly rounded, one call per step for all of that step's values) and the
@@ -47,9 +48,9 @@ def _flat_steps(pipeline: Pipeline) -> list[tuple[str, object]]:
 
 
 Row = dict[str, float]
-# Up to this many rows a request runs the row path row by row (each row about 0.1 ms
-# against about 0.45 ms of fixed cost for the array path).
-ROW_PATH_MAX = 4
+# Up to this many rows a request runs the row path row by row. Measured per request:
+# 1 row 0.19 ms (array path 0.27), 2 rows 0.38 (0.32), 4 rows 0.75 (0.39).
+ROW_PATH_MAX = 1
 # Two real districts (inland and coastal) on which the row path must give the array
 # path's bits before it is used.
 PROBES = (

@@ -5,8 +5,9 @@ maintained tree runtime instead of scikit-learn's per-tree Python loop (several 
 one row of a 1,000-tree model):
 
 - ``lleaves``: the member compiled to machine code by lleaves (native_trees), once per
-  model and cached: about 20 us for one row of the served 1,000- and 800-tree members,
-  5 to 10x faster than the runtimes below (benchmarks/tree_runtimes.py);
+  model and cached: 23 and 18 us for one row of the served 1,000- and 800-tree
+  members, 5.6x and 3x faster than the runtimes below, and 10x and 4x on 100 rows
+  (measured in one process; benchmarks/tree_runtimes.py);
 - until its library is built, or where lleaves is unavailable: HistGradientBoosting on
   treelite's GTIL, LightGBM on LightGBM's own C++ predictor, which measured faster
   than GTIL on the same trees.

@@ -16,7 +16,8 @@ stable_math (correctly rounded, one call per step for all of that step's values)
 neighbour sums through NumPy on arrays of the Pipeline's own length, so that their
 summation order is NumPy's. The same bits again: tests/model/test_fast_features.py
 checks both paths against the Pipeline's ``transform`` on every test-set row, one row
-at a time and in batches, and ``ArrayFeatures`` checks a probe row when it is built.
+at a time and in batches, and ``ArrayFeatures`` checks two probe districts when it is
+built.
 """
 
 from __future__ import annotations

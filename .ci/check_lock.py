@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from housing.models.tracking import file_md5 as md5
+from housing.io import file_md5 as md5
 
 
 def committed_outputs(stages: list[str]) -> dict[str, str]:

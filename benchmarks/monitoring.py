@@ -32,7 +32,7 @@ def main() -> None:
 
     from housing.config import FEATURES, TARGET, go_offline
     from housing.config import MODEL_NAME
-    from housing.models.tracking import alias_version
+    from housing.registry.lookup import alias_version
     from housing.monitoring.analysis import PREDICTION, Monitors, production_reference
     from housing.models.metrics import rmse
     from housing.monitoring.rules import retrain_verdict

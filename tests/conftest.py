@@ -127,7 +127,7 @@ def register_small_model(housing_frame, build_small_model, pipeline_params) -> C
         from housing.config import RegisterPaths
         from housing.data.split import split_dataset
         from housing.io import write_joblib, write_json, write_parquet
-        from housing.models import registry
+        from housing.models import register
         from housing.models.evaluate import regression_metrics
 
         splits = split_dataset(housing_frame, stream_fraction=0.1, seed=0,
@@ -149,7 +149,7 @@ def register_small_model(housing_frame, build_small_model, pipeline_params) -> C
         write_json({"model": metrics}, paths.metrics)
         thresholds = pipeline_params.register.model_copy(
             update={"max_rmse": 0.9, "min_r2": 0.3, "min_improvement": 0.0})
-        return registry.run(thresholds, paths)
+        return register.run(thresholds, paths)
 
     return register
 

@@ -26,7 +26,7 @@ STAGE_MODULES: dict[str, str] = {
     "featurize": "housing.features.featurize",
     "tune": "housing.models.tune",
     "evaluate": "housing.models.evaluate",
-    "register": "housing.models.registry",
+    "register": "housing.models.register",
     "report": "housing.reporting.report",
 }
 STAGE_HELP: dict[str, str] = {
@@ -35,13 +35,14 @@ STAGE_HELP: dict[str, str] = {
     "featurize": "fit the feature pipeline on the training set",
     "tune": "Optuna search with K-fold CV, then refit the best model",
     "evaluate": "test-set metrics, baselines, plots and figures",
-    "register": "register the model in MLflow and set its aliases",
+    "register": "register the model in MLflow unless it is there; the release gate",
     "report": "write Project_Report.md from the pipeline's outputs",
 }
 
 
 # Stages (and commands) that talk to the shared stores check them first.
-TRACKING_USERS = frozenset({"monitor", "tune", "register", "rollback", "history"})
+TRACKING_USERS = frozenset({"monitor", "tune", "register", "promote", "rollback", "history",
+                            "review"})
 
 
 def check_stores(command: str, params=None) -> None:
@@ -79,22 +80,39 @@ def _simulate(args: argparse.Namespace) -> None:
                  api_key=os.environ.get("HOUSING_API_KEY"))
 
 
+def _promote(args: argparse.Namespace) -> None:
+    from housing.models import release
+    from housing.params import load_params
+
+    thresholds = load_params(args.params).register
+    check_stores("promote")
+    event = release.promote(thresholds, reason=args.reason, version=args.version,
+                            experiment=args.experiment, force=args.force)
+    print(json.dumps(event, sort_keys=True))
+
+
 def _rollback(args: argparse.Namespace) -> None:
-    from housing.models import registry
+    from housing.models import release
 
     check_stores("rollback")
-    registry.rollback(version=args.version, reason=args.reason)
+    release.rollback(version=args.version, reason=args.reason)
 
 
 def _history(args: argparse.Namespace) -> None:
-    from mlflow.tracking import MlflowClient
-
-    from housing.config import tracking_uri
-    from housing.models import registry
+    from housing.config import MODEL_NAME
+    from housing.registry import events
 
     check_stores("history")
-    for event in registry.history(MlflowClient(tracking_uri())):
-        print(json.dumps(event, sort_keys=True) if args.json else registry.format_event(event))
+    for event in events.history(MODEL_NAME):
+        print(json.dumps(event, sort_keys=True) if args.json else events.format_event(event))
+
+
+def _review(args: argparse.Namespace) -> None:
+    from housing.reporting import review
+
+    check_stores("review")
+    path = review.run(base=args.base, out_dir=args.out)
+    print(path)
 
 
 def _stack(args: argparse.Namespace) -> int:
@@ -133,6 +151,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the batch's feature file (--no-features with --url)")
     p.add_argument("--labels", action="store_true", help="also write the labels file")
     p.add_argument("--url", default="", help="send the rows to this running service")
+
+    p = sub.add_parser("promote", help="move production to a registered version through the "
+                       "release gate (the reviewed step after an experiment)")
+    p.set_defaults(func=_promote)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", type=int, help="the registered version")
+    which.add_argument("--experiment", help="the newest version this DVC experiment registered")
+    p.add_argument("--reason", required=True, help="why: recorded in `housing history`")
+    p.add_argument("--force", action="store_true",
+                   help="promote even if the gate refuses (recorded as forced)")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"),
+                   help="the gate's thresholds: this file's register section")
+
+    p = sub.add_parser("review", help="a pull-request report in Markdown: params, metrics "
+                       "against production with the gate's decision, and the plots as images")
+    p.set_defaults(func=_review)
+    p.add_argument("--base", required=True, help="the git revision to compare with")
+    p.add_argument("--out", type=Path, default=Path("review"),
+                   help="folder for report.md and its images (default: review/)")
 
     p = sub.add_parser("rollback", help="move the production alias back to an earlier version")
     p.set_defaults(func=_rollback)

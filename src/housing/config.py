@@ -47,17 +47,26 @@ def external(path: str) -> Any:
     return _path(path, "external")
 
 
+def local(path: str) -> Any:
+    """What a stage writes about this machine's stores and production data: git-ignored,
+    never in dvc.lock (a committed output depends only on what git and DVC hold), and
+    resolved against the workspace, so experiments share it."""
+    return _path(path, "local")
+
+
 @dataclass(frozen=True)
 class StagePaths:
     """Base of each stage's paths: the defaults are the paths dvc.yaml uses (tested)."""
 
     def role(self, role: str) -> dict[str, Path]:
-        """The paths of one role (dep, out, external, untracked), by field name."""
+        """The paths of one role (dep, out, external, local), by field name."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["role"] == role}
 
     def resolved(self) -> StagePaths:
-        """External state resolved against the workspace, so temp experiments see it too."""
-        return replace(self, **{k: external_path(v) for k, v in self.role("external").items()})
+        """External and local state resolved against the workspace, so temp experiments
+        see it too."""
+        outside = {**self.role("external"), **self.role("local")}
+        return replace(self, **{k: external_path(v) for k, v in outside.items()})
 
 
 @dataclass(frozen=True)
@@ -67,8 +76,9 @@ class MonitorPaths(StagePaths):
     accepted: Path = out("data/accepted_batches.json")
     accepted_dir: Path = out("data/accepted")
     metrics: Path = out("reports/monitoring.json")
-    plots: Path = out("reports/monitoring/batches.csv")
-    figures_dir: Path = _path("reports/figures/monitoring", "untracked")
+    state: Path = local("reports/monitoring/latest.json")
+    plots: Path = local("reports/monitoring/batches.csv")
+    figures_dir: Path = local("reports/figures/monitoring")
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,7 @@ class RegisterPaths(StagePaths):
     train: Path = dep("data/processed/train.parquet")
     test: Path = dep("data/processed/test.parquet")
     metrics: Path = dep("reports/metrics.json")
-    registry: Path = out("reports/registry.json")
+    registry: Path = local("reports/registry.json")
 
 
 @dataclass(frozen=True)
@@ -122,7 +132,6 @@ class ReportPaths(StagePaths):
     metrics: Path = dep("reports/metrics.json")
     tune: Path = dep("reports/tune.json")
     best_params: Path = dep("models/best_params.json")
-    registry: Path = dep("reports/registry.json")
     monitoring: Path = dep("reports/monitoring.json")
     ablation: Path = dep("reports/ablation.md")
     raw: Path = dep("data/raw/california_housing.parquet")
@@ -187,6 +196,21 @@ def external_path(path: Path | str) -> Path:
     the prediction log), resolved against the workspace so temp experiments see it too."""
     path = Path(path)
     return path if path.is_absolute() else workspace_root() / path
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The `dvc exp run` this process runs in (workspace, --temp or --queue)."""
+
+    name: str
+    baseline_rev: str
+
+
+def experiment_context() -> Experiment | None:
+    """The experiment DVC runs this stage in, from the variables DVC sets for its stages;
+    None for a plain `dvc repro` or a hand-run stage."""
+    name = os.environ.get("DVC_EXP_NAME", "")
+    return Experiment(name, os.environ.get("DVC_EXP_BASELINE_REV", "")) if name else None
 
 
 def tracking_uri() -> str:

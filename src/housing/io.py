@@ -4,6 +4,7 @@ rename; fixed writer settings so that equal data gives equal bytes on every mach
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -83,3 +84,12 @@ def read_joblib(path: Path | str) -> Any:
     import joblib
 
     return joblib.load(path)
+
+
+def file_md5(path: Path | str) -> str:
+    """MD5 of a file, as DVC records it in dvc.lock."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

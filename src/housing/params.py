@@ -120,18 +120,18 @@ class RegisterParams(StageParams):
     min_improvement: Annotated[Float, Field(ge=0)]
 
 
-class ReportParams(StageParams):
-    """The report describes the data, features and search it summarises."""
-
-    prepare: PrepareParams
-    featurize: FeaturizeParams
-    tune: TuneParams
-
-
 with warnings.catch_warnings():
     # pydantic's model class is an ABC, so a field named `register` shadows ABCMeta.register
     # on the class; instances hold the field's value, which is all that is ever read.
     warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
+
+    class ReportParams(StageParams):
+        """The report describes the data, features and search it summarises, and the gate."""
+
+        prepare: PrepareParams
+        featurize: FeaturizeParams
+        tune: TuneParams
+        register: RegisterParams
 
     class PipelineParams(StageParams):
         """The whole of params.yaml."""
@@ -145,7 +145,8 @@ with warnings.catch_warnings():
 
         @property
         def report(self) -> ReportParams:
-            return ReportParams(prepare=self.prepare, featurize=self.featurize, tune=self.tune)
+            return ReportParams(prepare=self.prepare, featurize=self.featurize, tune=self.tune,
+                                register=self.register)
 
 
 # What each pipeline stage reads; dvc.yaml's `params:` must list exactly these keys.

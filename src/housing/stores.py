@@ -8,9 +8,15 @@ import os
 import urllib.error
 import urllib.request
 
-from housing.models.tracking import redact_url
-
 CONNECT_TIMEOUT_SECONDS = 5
+
+
+def redact_url(url: str) -> str:
+    """A storage URL without credentials, fit for logging."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
 class StoreError(RuntimeError):

@@ -1,10 +1,20 @@
-"""The register stage and rollback against a real MLflow store in a temporary folder."""
+"""The register stage, the release steps and the registry look-ups against a real MLflow
+store (SQLite plus a local artifact folder) in a temporary folder."""
 
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from housing.models import registry
+from housing.models import release
+from housing.registry import events, lookup, store
+
+NAME = "california-housing"
+
+
+def alias(name: str) -> int | None:
+    found = store.version_by_alias(NAME, name)
+    return None if found is None else int(found.version)
 
 
 @pytest.fixture
@@ -14,59 +24,140 @@ def two_versions(mlflow_store, tmp_path, register_small_model):
     return first, second
 
 
+@pytest.fixture
+def gate(pipeline_params):
+    return pipeline_params.register.model_copy(
+        update={"max_rmse": 0.9, "min_r2": 0.3, "min_improvement": 0.0})
+
+
 def test_worse_model_is_not_promoted_and_history_is_kept(two_versions):
     first, second = two_versions
     assert first["promoted"] and first["production"] is None
-    assert not second["promoted"] and second["aliases"][0] == "challenger"
+    assert first["aliases"] == ["staging", "production"]
+    assert not second["promoted"] and second["aliases"] == ["staging"]
     assert second["production"]["version"] == 1
-    client = MlflowClient()
-    assert str(client.get_model_version_by_alias("california-housing", "production").version) == "1"
-    version = client.get_model_version("california-housing", "2")
-    assert {"run_id", "test_rmse"} <= set(version.tags)
-    run_tags = client.get_run(version.run_id).data.tags
+    assert alias("production") == 1 and alias("staging") == 2
+    version = MlflowClient().get_model_version(NAME, "2")
+    assert {"run_id", "test_rmse", "fingerprint", "test_md5", "gate"} <= set(version.tags)
+    run_tags = MlflowClient().get_run(version.run_id).data.tags
     assert "git_commit" in run_tags and any(k.startswith("dvc_md5.") for k in run_tags)
-    events = registry.history(client)
-    assert [(e["event"], e["version"], e["promoted"]) for e in events] == [
+    history = events.history(NAME)
+    assert [(e["event"], e["version"], e["would_promote"]) for e in history] == [
         ("register", 1, True), ("register", 2, False)]
-    assert events[1]["production_version"] == 1
+    assert history[1]["production_version"] == 1
+
+
+def test_the_same_model_is_registered_once(two_versions, tmp_path, gate):
+    """A second register of what the store holds registers nothing and moves no alias."""
+    from housing.config import RegisterPaths
+    from housing.models import register
+
+    before = {a: alias(a) for a in ("production", "staging", "challenger")}
+    paths = RegisterPaths(**{f: tmp_path / Path(getattr(RegisterPaths(), f)).name
+                             for f in ("model", "best_params", "train", "test", "metrics",
+                                       "registry")})
+    again = register.run(gate, paths)
+    assert again["registered"] is False and again["version"] == 2
+    assert again["fingerprint"] == two_versions[1]["fingerprint"]
+    assert [int(v.version) for v in store.versions(NAME)] == [1, 2]
+    assert {a: alias(a) for a in before} == before
+    assert len(events.history(NAME)) == 2
+
+
+def test_an_experiment_registers_but_moves_neither_production_nor_staging(
+        mlflow_store, tmp_path, register_small_model, monkeypatch):
+    register_small_model(tmp_path, max_iter=10)  # a weak production version
+    monkeypatch.setenv("DVC_EXP_NAME", "lucid-dace")
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "0123456789abcdef")
+    better = register_small_model(tmp_path, max_iter=80)
+    assert better["would_promote"] and better["aliases"] == []
+    assert better["experiment"] == "lucid-dace"
+    assert alias("production") == 1 and alias("staging") == 1
+    assert alias("challenger") == 2  # the best passing version outside production
+    tags = store.get_version(NAME, 2).tags
+    assert tags["experiment"] == "lucid-dace" and tags["baseline_rev"] == "0123456789abcdef"
+    assert MlflowClient().get_run(tags["run_id"]).data.tags["experiment"] == "lucid-dace"
+    event = events.history(NAME)[-1]
+    assert event["experiment"] == "lucid-dace" and event["would_promote"] is True
+    assert any("beats production" in r for r in event["reasons"])
+    line = events.format_event(event)
+    assert "in experiment lucid-dace (baseline 0123456)" in line and "would promote" in line
+
+
+def test_challenger_names_the_best_point_of_a_sweep_not_the_last(
+        mlflow_store, tmp_path, register_small_model, monkeypatch):
+    register_small_model(tmp_path, max_iter=5)  # production
+    monkeypatch.setenv("DVC_EXP_NAME", "sweep")
+    best = register_small_model(tmp_path, max_iter=80)
+    last = register_small_model(tmp_path, max_iter=20)
+    assert best["candidate"]["rmse"] < last["candidate"]["rmse"]
+    assert alias("challenger") == best["version"] == 2 and alias("production") == 1
+
+
+def test_promote_applies_the_gate_and_records_the_step(
+        mlflow_store, tmp_path, register_small_model, monkeypatch, gate):
+    register_small_model(tmp_path, max_iter=80)
+    monkeypatch.setenv("DVC_EXP_NAME", "weaker")
+    register_small_model(tmp_path, max_iter=5)
+    monkeypatch.setenv("DVC_EXP_NAME", "stronger")
+    register_small_model(tmp_path, max_iter=120)
+    monkeypatch.delenv("DVC_EXP_NAME")
+    with pytest.raises(ValueError, match="the gate refuses version 2: RMSE .* does not beat"):
+        release.promote(gate, version=2, reason="try")
+    assert alias("production") == 1
+    event = release.promote(gate, experiment="stronger", reason="reviewed in PR 7")
+    assert (event["event"], event["version"], event["previous"], event["forced"]) == (
+        "promote", 3, 1, False)
+    assert alias("production") == 3 and alias("staging") == 3 and alias("challenger") == 1
+    forced = release.promote(gate, version=2, reason="hotfix", force=True)
+    assert forced["forced"] is True and alias("production") == 2
+    assert "(forced past the gate)" in events.format_event(forced)
+    assert [e["event"] for e in events.history(NAME)][-2:] == ["promote", "promote"]
+    with pytest.raises(ValueError, match="already in production"):
+        release.promote(gate, version=2, reason="again")
+    with pytest.raises(ValueError, match="no version of california-housing was registered "
+                                         "by experiment 'nope'"):
+        release.promote(gate, experiment="nope", reason="x")
 
 
 def test_rollback_moves_production_and_is_recorded(two_versions):
-    client = MlflowClient()
-    client.set_registered_model_alias("california-housing", "production", "2")
-    event = registry.rollback(version=1, reason="bad batch")
+    store.set_alias(NAME, "production", 2)
+    event = release.rollback(version=1, reason="bad batch")
     assert {k: v for k, v in event.items() if k != "at"} == {
-        "event": "rollback", "model_name": "california-housing", "version": 1, "previous": 2,
+        "event": "rollback", "model_name": NAME, "version": 1, "previous": 2,
         "reason": "bad batch"}
-    assert str(client.get_model_version_by_alias("california-housing", "production").version) == "1"
-    assert registry.history(client)[-1] == event
-    assert "rollback: production 2 -> 1 (bad batch)" in registry.format_event(event)
+    assert alias("production") == 1
+    assert events.history(NAME)[-1] == event
+    assert "rollback: production 2 -> 1 (bad batch)" in events.format_event(event)
 
 
 def test_rollback_to_a_missing_version_is_a_clear_error(two_versions):
     with pytest.raises(ValueError, match="no version 7"):
-        registry.rollback(version=7)
+        release.rollback(version=7)
 
 
 def test_reference_travels_with_the_version(two_versions):
     first, _ = two_versions
-    reference = registry.reference_frame(first["run_id"])
+    reference = store.reference_frame(first["run_id"])
     assert len(reference) == 4128
     assert {"MedHouseVal", "prediction", "MedInc"} <= set(reference.columns)
+    assert set(store.feature_ranges(first["run_id"])) >= {"MedInc", "Longitude"}
 
 
-def test_alias_look_up_without_mlflow_agrees_with_the_client(two_versions, mlflow_store,
-                                                            tmp_path):
-    """The monitor's cheap registry check reads the same answer as MlflowClient."""
-    from housing.models.tracking import alias_version
-
+def test_look_ups_without_mlflow_agree_with_the_client(two_versions, tmp_path):
+    """The always-run stages' cheap registry checks read the same answers as MlflowClient."""
     client = MlflowClient()
-    for alias in ("production", "challenger", "staging"):
-        expected = int(client.get_model_version_by_alias("california-housing", alias).version)
-        assert alias_version("california-housing", alias) == expected
-    client.set_registered_model_alias("california-housing", "production", "2")
-    assert alias_version("california-housing", "production") == 2
-    assert alias_version("california-housing", "no-such-alias") is None
-    assert alias_version("no-such-model", "production") is None
-    assert alias_version("california-housing", "production",
-                         f"sqlite:///{tmp_path / 'missing.db'}") is None
+    for name in ("production", "challenger", "staging"):
+        expected = client.get_model_version_by_alias(NAME, name).version
+        assert lookup.alias_version(NAME, name) == int(expected)
+    store.set_alias(NAME, "production", 2)
+    assert lookup.alias_version(NAME, "production") == 2
+    assert lookup.alias_version(NAME, "no-such-alias") is None
+    assert lookup.alias_version("no-such-model", "production") is None
+    assert lookup.alias_version(NAME, "production", f"sqlite:///{tmp_path / 'missing.db'}") is None
+    for mv in client.search_model_versions(f"name='{NAME}'"):
+        assert lookup.fingerprint_version(NAME, mv.tags["fingerprint"]) == int(mv.version)
+    assert lookup.fingerprint_version(NAME, "0" * 32) is None
+    client.delete_model_version(NAME, "2")
+    fingerprint = two_versions[1]["fingerprint"]
+    assert lookup.fingerprint_version(NAME, fingerprint) is None

@@ -69,7 +69,7 @@ def test_served_predictions_equal_the_registered_model_on_the_test_set(server, s
 
     from housing.config import FEATURES
     from housing.deployment.compiled import TOLERANCE
-    from housing.models.serialization import load_registered_model
+    from housing.registry import store
 
     base, _, _ = server
     workspace, uri = service_store
@@ -85,7 +85,7 @@ def test_served_predictions_equal_the_registered_model_on_the_test_set(server, s
             "columns": list(FEATURES), "data": chunk.to_numpy().tolist()}})
         assert status == 200, body
         served.extend(body["predictions"])
-    expected = load_registered_model("california-housing", "1", uri).predict(test)
+    expected = store.load_model("california-housing", "1").predict(test)
     assert len(served) == len(test) == 4128
     np.testing.assert_allclose(served, expected, rtol=0, atol=TOLERANCE)
 

@@ -323,7 +323,7 @@ def test_service_loads_from_the_server_and_outlives_it(postgres, register_small_
 
 
 def test_alias_look_up_over_rest_agrees_with_the_client(team_run, server):
-    from housing.models.tracking import alias_version
+    from housing.registry.lookup import alias_version
 
     mlflow = client(server)
     for alias in ("production", "challenger", "staging"):

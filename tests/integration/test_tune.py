@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from housing.models import study, tune
-from housing.models.tracking import configure_mlflow
+from housing.registry.store import configure_tracking
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def run_study(tune_params):
     def run(X, y, storage, name, *, n_trials, seed=5, family="elastic_net"):
         params = tune_params.model_copy(update={"model": family, "n_trials": n_trials,
                                                 "seed": seed, "timeout": 0.0})
-        configure_mlflow()
+        configure_tracking()
         with mlflow.start_run():
             study.optimize(name, study.make_storage(storage),
                            tune.make_objective(X, y, family, params), n_trials=n_trials,
@@ -49,7 +49,7 @@ def test_trials_are_child_runs_in_mlflow(small_matrix, mlflow_store, tmp_path, r
 
     _, X, y = small_matrix
     run_study(X, y, f"sqlite:///{tmp_path / 'optuna.db'}", "m", n_trials=3)
-    runs = MlflowClient().search_runs(experiment_ids=[configure_mlflow()])
+    runs = MlflowClient().search_runs(experiment_ids=[configure_tracking()])
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(children) == 3
     assert all("cv_rmse_mean" in r.data.metrics for r in children)

@@ -4,7 +4,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.pipeline import Pipeline
 
 from housing.config import FEATURES
-from housing.models.serialization import (
+from housing.registry.serialization import (
     TRUSTED_TYPES,
     UntrustedModelError,
     load_skops_model,

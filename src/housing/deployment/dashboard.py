@@ -28,7 +28,7 @@ from housing.config import (
     MODEL_NAME,
     PREDICTIONS_DIR,
     PRODUCTION_DIR,
-    tracking_uri,
+    MonitorPaths,
 )
 from housing.deployment.charts import california_map, drift_bars, rmse_chart
 from housing.deployment.schemas import RequestError
@@ -194,26 +194,20 @@ def monitoring_view(report: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- I/O at the edges
 
-def _client():
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=tracking_uri())
-
-
 @functools.lru_cache(maxsize=8)
 def _run_data(run_id: str) -> tuple[dict[str, str], dict[str, str]]:
     """(tags, params) of a registering run: written once, so cached per run."""
-    run = _client().get_run(run_id)
-    return dict(run.data.tags), dict(run.data.params)
+    from housing.registry import store
+
+    return store.run_data(run_id)
 
 
 @functools.lru_cache(maxsize=4)
 def _reference_positions(model_name: str, version: int) -> tuple[np.ndarray, np.ndarray]:
     """Longitude and latitude of a version's monitoring reference (its test set)."""
-    from housing.models.registry import reference_frame
+    from housing.registry import store
 
-    run_id = _client().get_model_version(model_name, str(version)).run_id
-    frame = reference_frame(run_id)
+    frame = store.reference_frame(store.get_version(model_name, version).run_id)
     return frame["Longitude"].to_numpy(float), frame["Latitude"].to_numpy(float)
 
 
@@ -228,7 +222,7 @@ def _read_json(path: Path) -> dict | None:
 
 def card_context(holder, workspace: Path) -> dict[str, Any]:
     """Everything the model card shows; registry problems become a notice, not a 500."""
-    from housing.models.registry import history
+    from housing.registry import events, store
     from housing.reporting.report import ANCHORS
 
     current = holder.current
@@ -242,9 +236,8 @@ def card_context(holder, workspace: Path) -> dict[str, Any]:
     context["metrics"] = metric_rows(current.metrics, metrics.get("baselines", {}), ANCHORS)
     context["ranges"] = [(f, *UNITS[f], current.ranges.get(f, {})) for f in FEATURES]
     try:
-        client = _client()
-        context["aliases"] = dict(sorted(client.get_registered_model(current.name).aliases.items()))
-        context["history"] = history_rows(history(client, current.name))
+        context["aliases"] = dict(sorted(store.aliases(current.name).items()))
+        context["history"] = history_rows(events.history(current.name))
         if current.run_id:
             context["lineage"] = lineage(*_run_data(current.run_id))
     except Exception as err:  # the registry is down: the card shows what the worker holds
@@ -257,7 +250,7 @@ def monitoring_context(workspace: Path, batch: str | None,
                        model_name: str = MODEL_NAME) -> dict[str, Any]:
     """The monitor's report and the map of one batch (``batch``, or the first drifting
     one, or the first)."""
-    report = _read_json(workspace / "reports/monitoring.json")
+    report = _read_json(workspace / MonitorPaths().state)
     if report is None:
         return {"report": None}
     view = monitoring_view(report)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from housing.config import FEATURES, tracking_uri
+from housing.config import FEATURES
 from housing.deployment.compiled import (
     Native,
     ServedPredict,
@@ -21,7 +21,7 @@ from housing.deployment.compiled import (
     tree_members,
 )
 from housing.deployment.schemas import RangeCheck
-from housing.models.serialization import load_registered_model
+from housing.registry import store
 
 logger = logging.getLogger(__name__)
 
@@ -82,15 +82,9 @@ def release_memory() -> None:
             pass
 
 
-def _client():
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=tracking_uri())
-
-
 def resolve_version(name: str, alias: str) -> str:
-    """The version number the alias points at now."""
-    return str(_client().get_model_version_by_alias(name, alias).version)
+    """The version number the alias points at now (the registry's own error when none)."""
+    return str(store.client().get_model_version_by_alias(name, alias).version)
 
 
 def cached_native(cache_dir: Path | None) -> Native | None:
@@ -119,17 +113,11 @@ def cached_native(cache_dir: Path | None) -> Native | None:
 def load_version(name: str, alias: str, tree_cache: Path | None = None) -> LoadedModel:
     """Download the aliased version and load it with the project's skops allow-list; its
     tree members run on lleaves where ``tree_cache`` holds their libraries."""
-    import mlflow
-
-    client = _client()
-    mv = client.get_model_version_by_alias(name, alias)
-    model = load_registered_model(name, mv.version, tracking_uri())
-    try:
-        ranges = mlflow.artifacts.load_dict(
-            client.get_run(mv.run_id).info.artifact_uri + "/feature_ranges.json")
-    except Exception:  # an older version without ranges: predictions are simply not flagged
-        logger.warning("version %s has no feature_ranges.json", mv.version)
-        ranges = {}
+    mv = store.client().get_model_version_by_alias(name, alias)
+    model = store.load_model(name, mv.version)
+    ranges = store.feature_ranges(mv.run_id) if mv.run_id else {}
+    if not ranges:  # a version logged without ranges: predictions are simply not flagged
+        logger.warning("version %s has no feature ranges", mv.version)
     metrics = {k.removeprefix("test_"): float(v) for k, v in mv.tags.items()
                if k.startswith("test_")}
     loaded = LoadedModel(name=name, version=str(mv.version), run_id=mv.run_id or "",

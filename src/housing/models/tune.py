@@ -14,12 +14,13 @@ import pandas as pd
 
 from housing.config import TARGET, TunePaths, optuna_storage
 from housing.data.split import ROW_ID
-from housing.io import read_joblib, write_joblib, write_json
+from housing.io import file_md5, read_joblib, write_joblib, write_json
 from housing.models import study
 from housing.models.metrics import rmse
 from housing.models.spaces import ENSEMBLE, build_regressor, stable_hyper, suggest_params
-from housing.models.tracking import configure_mlflow, file_md5, redact_url
 from housing.params import TuneParams
+from housing.registry import store
+from housing.stores import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -62,22 +63,21 @@ def study_name_for(family: str, params: TuneParams, data_md5: str) -> str:
 
 def make_objective(X: pd.DataFrame, y: np.ndarray, family: str, params: TuneParams):
     """One Optuna trial: K-fold CV of sampled hyperparameters, a child run in MLflow."""
-    import mlflow
     import optuna
 
     def objective(trial: optuna.Trial) -> float:
         study.check_budget(trial.study, trial, params.n_trials)
         hyper = suggest_params(trial, family)
-        with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
-            mlflow.log_params(hyper)
-            mlflow.set_tag("optuna.trial_number", trial.number)
+        with store.tracking_run(f"trial-{trial.number}", nested=True,
+                                tags={"optuna.trial_number": trial.number}) as run_id:
             try:
                 result = cross_validate(family, hyper, X, y, params, trial=trial)
             except optuna.TrialPruned:
-                mlflow.set_tag("optuna.state", "PRUNED")
+                store.log(run_id, params=hyper, tags={"optuna.state": "PRUNED"})
                 raise
-            mlflow.set_tag("optuna.state", "COMPLETE")
-            mlflow.log_metrics({"cv_rmse_mean": result.rmse_mean, "cv_rmse_std": result.rmse_std})
+            store.log(run_id, params=hyper, tags={"optuna.state": "COMPLETE"},
+                      metrics={"cv_rmse_mean": result.rmse_mean,
+                               "cv_rmse_std": result.rmse_std})
         trial.set_user_attr("cv_rmse_std", result.rmse_std)
         return result.rmse_mean
 
@@ -165,7 +165,6 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
     uses each family's defaults; ``trials_only`` runs an extra worker that joins the shared
     studies and writes nothing.
     """
-    import mlflow
     from sklearn.pipeline import Pipeline
     from threadpoolctl import threadpool_limits
 
@@ -174,19 +173,19 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
     storage_url = optuna_storage(params.storage)
     data_md5 = file_md5(paths.matrix)
 
-    configure_mlflow()
+    store.configure_tracking()
     with threadpool_limits(limits=params.n_threads, user_api="openmp"), \
-            mlflow.start_run(run_name=f"tune-{params.model}"):
-        mlflow.set_tags({"stage": "tune", "optuna.storage": redact_url(storage_url),
-                         "worker": worker})
-        mlflow.log_params({**params.model_dump(exclude={"storage"}), "train_rows": len(X),
-                           "n_features": X.shape[1]})
+            store.tracking_run(f"tune-{params.model}", tags={
+                "stage": "tune", "optuna.storage": redact_url(storage_url),
+                "worker": worker}) as run_id:
+        store.log(run_id, params={**params.model_dump(exclude={"storage"}),
+                                  "train_rows": len(X), "n_features": X.shape[1]})
         found = {}
         for family in params.families:
             found[family] = tune_family(family, X, y, params, storage=storage_url,
                                         data_md5=data_md5, worker=worker)
-            mlflow.log_params({f"best.{family}.{k}": v
-                               for k, v in found[family]["params"].items()})
+            store.log(run_id, params={f"best.{family}.{k}": v
+                                      for k, v in found[family]["params"].items()})
         if trials_only:
             return
         if params.model == ENSEMBLE:
@@ -201,7 +200,7 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
                    "cv_rmse_std": None if cv_std is None else round(cv_std, 6),
                    "n_complete": sum(v["n_complete"] for v in found.values()),
                    "n_pruned": sum(v["n_pruned"] for v in found.values())}
-        mlflow.log_metrics({"best_cv_rmse_mean": cv_mean})
+        store.log(run_id, metrics={"best_cv_rmse_mean": cv_mean})
         pipeline = Pipeline([("features", read_joblib(paths.featurizer)),
                              ("regressor", regressor)])
         write_joblib(pipeline, paths.model)

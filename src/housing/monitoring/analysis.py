@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from housing.config import FEATURES, TARGET, MonitorPaths, tracking_uri
+from housing.config import FEATURES, TARGET, MonitorPaths
 from housing.data.production import BATCH, RECORD_ID, batch_digest, production_frame
 from housing.io import atomic_path, write_csv, write_json, write_parquet
 from housing.models.metrics import rmse
@@ -69,16 +69,11 @@ class Monitors:
 
 def production_reference(name: str, version: int) -> tuple[pd.DataFrame, Any]:
     """(reference frame, scoring model) of a registered version."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
+    from housing.registry import store
 
-    from housing.models.registry import reference_frame
-    from housing.models.serialization import load_registered_model
-
-    mlflow.set_tracking_uri(tracking_uri())
-    run_id = MlflowClient().get_model_version(name, str(version)).run_id
-    reference = reference_frame(run_id).rename(columns={"prediction": PREDICTION})
-    return reference, load_registered_model(name, version, tracking_uri())
+    run_id = store.get_version(name, version).run_id
+    reference = store.reference_frame(run_id).rename(columns={"prediction": PREDICTION})
+    return reference, store.load_model(name, version)
 
 
 def save_figures(details: dict[str, dict], reference_rmse: float, ks_threshold: float,
@@ -198,7 +193,7 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
     paths.figures_dir.mkdir(parents=True, exist_ok=True)
     paths.accepted_dir.mkdir(parents=True, exist_ok=True)
     summary["accepted_batches"] = len(accepted)
-    write_json(summary, paths.metrics)
+    write_json(summary, paths.state)
     if accepted != previous or not paths.accepted.exists():
         write_json({"batches": accepted}, paths.accepted)
     logger.info("monitor: %s", "; ".join(summary["reasons"]) or "no alert")

@@ -15,9 +15,9 @@ import logging
 from pathlib import Path
 
 from housing.config import MODEL_NAME, MonitorPaths
-from housing.io import read_json
-from housing.models.tracking import alias_version, file_md5
+from housing.io import file_md5, read_json, write_json
 from housing.params import MonitorParams
+from housing.registry.lookup import alias_version
 
 logger = logging.getLogger(__name__)
 
@@ -35,21 +35,35 @@ def data_fingerprint(*folders: Path) -> str:
     return digest.hexdigest()
 
 
+def review_metrics(accepted: list[dict]) -> dict[str, int]:
+    """The monitor's DVC metric: what it has accepted into training. It depends only on
+    data/accepted_batches.json, which DVC holds, so a clone reproduces it; per-batch
+    findings, hashes and the production version stay in the local state file."""
+    return {"accepted_batches": len(accepted),
+            "accepted_rows": sum(int(b.get("rows", 0)) for b in accepted)}
+
+
 def run(params: MonitorParams, paths: MonitorPaths, *, figures: bool = True,
         model_name: str = MODEL_NAME) -> dict:
-    """Analyse new production data against the production version; update the gate file."""
+    """Analyse new production data against the production version; update the gate file,
+    the review metrics and the local state."""
     previous = read_json(paths.accepted)["batches"] if paths.accepted.exists() else []
     seen = {"production_version": alias_version(model_name, PRODUCTION),
             "data_fingerprint": data_fingerprint(paths.production_dir, paths.predictions_dir),
             "params": params.model_dump()}
-    last = read_json(paths.metrics) if paths.metrics.exists() else {}
+    last = read_json(paths.state) if paths.state.exists() else {}
     if (all(last.get(k) == v for k, v in seen.items()) and paths.plots.exists()
             and paths.accepted.exists() and paths.accepted_dir.is_dir()):
+        if not paths.metrics.exists() or read_json(paths.metrics) != review_metrics(previous):
+            write_json(review_metrics(previous), paths.metrics)
         logger.info("monitor: nothing new since the last run (production version %s, same "
                     "production data); outputs left as they are", seen["production_version"])
         return last
 
     from housing.monitoring.analysis import analyse
 
-    return analyse(params, paths, model_name=model_name, seen=seen, previous=previous,
-                   figures=figures)
+    summary = analyse(params, paths, model_name=model_name, seen=seen, previous=previous,
+                      figures=figures)
+    accepted = read_json(paths.accepted)["batches"]
+    write_json(review_metrics(accepted), paths.metrics)
+    return summary

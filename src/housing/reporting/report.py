@@ -39,7 +39,27 @@ def metrics_table(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render(*, metrics: dict, tune: dict, best: dict, params: dict, registry: dict | None,
+def gate_section(metrics: dict, thresholds: dict) -> list[str]:
+    """The release gate's thresholds and whether this model passes them. Which version is
+    in production is the registry's state, not the pipeline's: `housing history` shows it."""
+    model = metrics["model"]
+    failures = []
+    if model["rmse"] > thresholds["max_rmse"]:
+        failures.append(f"RMSE {model['rmse']:.4f} is above `register.max_rmse` "
+                        f"{thresholds['max_rmse']}")
+    if model["r2"] < thresholds["min_r2"]:
+        failures.append(f"R² {model['r2']:.4f} is below `register.min_r2` {thresholds['min_r2']}")
+    verdict = ("passes the thresholds (RMSE ≤ `register.max_rmse` "
+               f"{thresholds['max_rmse']}, R² ≥ `register.min_r2` {thresholds['min_r2']})"
+               if not failures else "fails the thresholds: " + "; ".join(failures))
+    return [f"This model {verdict}. It reaches production only if it also beats the "
+            "production version's RMSE on the same test set by more than "
+            f"`register.min_improvement` {thresholds['min_improvement']}, in a `dvc repro` "
+            "of the workspace or through `housing promote`; experiments never move "
+            "production. `housing history` lists every registration and release step."]
+
+
+def render(*, metrics: dict, tune: dict, best: dict, params: dict,
            monitoring: dict | None, rows: dict[str, int], ablation: str | None,
            lineage: dict[str, str]) -> str:
     """The whole report as Markdown."""
@@ -97,35 +117,12 @@ def render(*, metrics: dict, tune: dict, best: dict, params: dict, registry: dic
         out += ["## Ablation", "", ablation.strip(), ""]
     out += ["## Figures", ""]
     out += [f"![{name.replace('_', ' ')}](reports/figures/{name}.png)" for name in FIGURES]
-    out += ["", "## Registry decision", ""]
-    if registry:
-        production = registry.get("production")
-        out += [
-            f"Registered `{registry['model_name']}` version {registry['version']} with aliases "
-            f"{', '.join(f'`{a}`' for a in registry['aliases'])}.",
-            "",
-            *(f"- {reason}" for reason in registry["reasons"]),
-            "",
-            f"Candidate RMSE {registry['candidate']['rmse']:.4f}"
-            + (f"; production (version {production['version']}) RMSE "
-               f"{production['rmse']:.4f} on the same test set" if production else
-               "; there was no production version") + ".",
-        ]
+    out += ["", "## Release gate", "", *gate_section(metrics, params["register"])]
     out += ["", "## Monitoring", ""]
-    if monitoring:
-        out.append(f"Production version: {monitoring.get('production_version')}; rows "
-                   f"analysed: {monitoring.get('rows_analysed', 0)}; accepted batches: "
-                   f"{monitoring.get('accepted_batches', 0)}; retrain: "
-                   f"{'yes' if monitoring.get('retrain') else 'no'}.")
-        out += ["", *(f"- {r}" for r in monitoring.get("reasons", []))]
-        batches = monitoring.get("batches") or {}
-        if batches:
-            out += ["", _row(["batch", "rows", "estimated RMSE", "realized RMSE",
-                              "drifted features"]), _row(["---", "---:", "---:", "---:", "---:"])]
-            for name, b in sorted(batches.items()):
-                realized = "–" if b["realized_rmse"] is None else f"{b['realized_rmse']:.4f}"
-                out.append(_row([name, b["rows"], f"{b['estimated_rmse']:.4f}", realized,
-                                 b["drifted_features"]]))
+    monitoring = monitoring or {}
+    out.append(f"Production batches accepted into training: "
+               f"{monitoring.get('accepted_batches', 0)} "
+               f"({monitoring.get('accepted_rows', 0):,} labelled rows).")
     return "\n".join(out) + "\n"
 
 
@@ -137,13 +134,12 @@ def _rows(path: Path) -> int:
 
 def run(params: ReportParams, paths: ReportPaths) -> None:
     """Gather the outputs and write the report atomically."""
-    from housing.models.tracking import file_md5
+    from housing.io import file_md5
 
     rows = {name: _rows(getattr(paths, name)) for name in ("raw", "train", "test", "stream")}
     text = render(
         metrics=read_json(paths.metrics), tune=read_json(paths.tune),
         best=read_json(paths.best_params), params=params.model_dump(mode="json"),
-        registry=read_json(paths.registry) if paths.registry.exists() else None,
         monitoring=read_json(paths.monitoring) if paths.monitoring.exists() else None,
         rows=rows, ablation=paths.ablation.read_text() if paths.ablation.exists() else None,
         lineage={p.as_posix(): file_md5(p) for p in (paths.model, paths.train, paths.test)},

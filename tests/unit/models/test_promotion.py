@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from housing.models.promotion import promotion_decision
+from housing.models.promotion import VersionRecord, choose_challenger, promotion_decision
 from housing.params import RegisterParams
 
 TH = RegisterParams(max_rmse=0.5, min_r2=0.75, min_improvement=0.01)
@@ -14,12 +14,12 @@ def m(rmse: float, r2: float = 0.85) -> dict[str, float]:
 
 def test_first_passing_model_goes_to_production():
     d = promotion_decision(m(0.44), None, TH)
-    assert d.aliases == ("challenger", "staging", "production")
+    assert d.aliases == ("staging", "production") and d.passes and d.promoted
 
 
-def test_first_failing_model_is_only_challenger():
+def test_first_failing_model_earns_no_alias():
     d = promotion_decision(m(0.6), None, TH)
-    assert d.aliases == ("challenger",)
+    assert d.aliases == () and not d.passes
     assert "max_rmse" in d.reasons[0]
 
 
@@ -47,10 +47,33 @@ def test_never_promotes_a_worse_model(rmse, prod_rmse):
 @pytest.mark.parametrize("candidate", [m(0.3, r2=0.5), m(math.nan), m(0.3, r2=math.nan)])
 def test_thresholds_block_staging_and_production(candidate):
     d = promotion_decision(candidate, m(0.9), TH)
-    assert d.aliases == ("challenger",)
+    assert d.aliases == () and not d.promoted
 
 
 def test_decision_serializes():
     d = promotion_decision(m(0.4), m(0.45), TH).to_dict()
     assert d["promoted"] is True and d["production"]["rmse"] == 0.45
     assert d["thresholds"] == {"max_rmse": 0.5, "min_r2": 0.75, "min_improvement": 0.01}
+
+
+def test_the_decision_says_by_how_much_it_beats_production():
+    d = promotion_decision(m(0.40), m(0.42), TH)
+    assert any("beats production 0.4200" in r and "(by 0.0200)" in r for r in d.reasons)
+
+
+def v(version, rmse, passes=True, md5="a"):
+    return VersionRecord(version=version, rmse=rmse, passes=passes, test_md5=md5)
+
+
+@pytest.mark.parametrize(("versions", "production", "expected"), [
+    ([v(1, 0.40), v(2, 0.38), v(3, 0.39)], 1, 2),          # the sweep's best, not its last
+    ([v(1, 0.40), v(2, 0.38)], 2, 1),                      # never the production version
+    ([v(1, 0.40), v(2, 0.30, passes=False)], None, 1),     # only passing versions
+    ([v(1, 0.40), v(2, 0.30, md5="b")], None, 1),          # only the same test set
+    ([v(1, 0.39), v(2, 0.39)], None, 2),                   # the newer on a tie
+    ([v(1, 0.40)], 1, None),                               # nothing outside production
+    ([v(1, math.nan), v(2, None)], None, None),            # no usable RMSE
+])
+def test_challenger_is_the_best_passing_version_outside_production(versions, production,
+                                                                   expected):
+    assert choose_challenger(versions, production, "a") == expected

@@ -44,15 +44,3 @@ def load_skops_model(path: Path | str) -> Any:
     import skops.io
 
     return skops.io.load(path, trusted=sorted(TRUSTED_TYPES))
-
-
-def load_registered_model(name: str, version: str | int, tracking_uri: str | None = None) -> Any:
-    """Download a registered version's skops file and load it with the allow-list above."""
-    import tempfile
-
-    import mlflow
-
-    with tempfile.TemporaryDirectory(prefix="housing-model-") as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}", dst_path=tmp, tracking_uri=tracking_uri))
-        return load_skops_model(local / "model.skops")

@@ -1,0 +1,49 @@
+"""The release history: every registration, promotion and rollback, recorded as a tag of
+the version it concerns, so every machine that reads the registry reads the same history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from housing.registry import store
+
+EVENT_TAG = "housing.event."
+
+
+def record_event(name: str, version: int | str, event: dict) -> dict:
+    """Record ``event`` (its kind under "event") on ``version``; return it as recorded."""
+    now = dt.datetime.now(dt.UTC)
+    event = {"at": now.isoformat(timespec="microseconds"), "model_name": name,
+             "version": int(version), **event}
+    store.set_version_tags(name, version, {EVENT_TAG + now.strftime("%Y%m%dT%H%M%S.%fZ"):
+                                           json.dumps(event, sort_keys=True)})
+    return event
+
+
+def history(name: str) -> list[dict]:
+    """Every recorded event of ``name``, oldest first."""
+    events = [json.loads(value) for mv in store.versions(name)
+              for key, value in mv.tags.items() if key.startswith(EVENT_TAG)]
+    return sorted(events, key=lambda e: e["at"])
+
+
+def format_event(event: dict) -> str:
+    """One line of `housing history`."""
+    kind = event["event"]
+    if kind == "rollback":
+        what = f"rollback: production {event['previous']} -> {event['version']}"
+    elif kind == "promote":
+        what = (f"promote: production {event['previous']} -> {event['version']}"
+                + (" (forced past the gate)" if event.get("forced") else ""))
+    else:
+        where = (f" in experiment {event['experiment']} (baseline "
+                 f"{str(event.get('baseline_rev', ''))[:7]})" if event.get("experiment") else "")
+        aliases = ", ".join(event.get("aliases", [])) or "no alias moved"
+        what = (f"register version {event['version']}{where}: {aliases}; "
+                f"RMSE {event['rmse']:.4f}" + (f" vs production {event['production_rmse']:.4f}"
+                                               if event.get("production_rmse") else ""))
+        if event.get("experiment"):
+            what += "; would promote" if event.get("would_promote") else "; would not promote"
+    reason = event.get("reason")
+    return f"{event['at']}  {what}" + (f" ({reason})" if reason else "")

@@ -1,0 +1,107 @@
+"""Registry look-ups without importing MLflow (over a second on every no-op `dvc repro`).
+
+An embedded SQLite store is read through MLflow's own tables, read-only; a tracking server
+through MLflow's REST API; any other store through MlflowClient. Each answer equals what
+MlflowClient says (tested against both).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from housing.config import tracking_uri
+from housing.stores import redact_url
+
+# MLflow keeps a deleted version's row with this stage until it is purged.
+_DELETED = "Deleted_Internal"
+FINGERPRINT_TAG = "fingerprint"
+
+
+def alias_version(name: str, alias: str, uri: str | None = None) -> int | None:
+    """The version number ``alias`` names, or None."""
+    uri = uri or tracking_uri()
+    if uri.startswith("sqlite:///"):
+        return _sqlite_one(uri, "SELECT version FROM registered_model_aliases "
+                                "WHERE name = ? AND alias = ?", (name, alias))
+    if uri.startswith(("http://", "https://")):
+        query = urllib.parse.urlencode({"name": name, "alias": alias})
+        answer = _rest_get(uri, f"registered-models/alias?{query}", "the alias look-up")
+        return None if answer is None else int(answer["model_version"]["version"])
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        return int(MlflowClient(uri).get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def fingerprint_version(name: str, fingerprint: str, uri: str | None = None) -> int | None:
+    """The newest version of ``name`` tagged with ``fingerprint``, or None."""
+    uri = uri or tracking_uri()
+    if uri.startswith("sqlite:///"):
+        return _sqlite_one(
+            uri, "SELECT MAX(CAST(t.version AS INTEGER)) FROM model_version_tags t "
+                 "JOIN model_versions v ON v.name = t.name AND v.version = t.version "
+                 "WHERE t.name = ? AND t.key = ? AND t.value = ? "
+                 "AND COALESCE(v.current_stage, '') != ?",
+            (name, FINGERPRINT_TAG, fingerprint, _DELETED))
+    search = f"name = '{_quoted(name)}' and tags.{FINGERPRINT_TAG} = '{_quoted(fingerprint)}'"
+    if uri.startswith(("http://", "https://")):
+        query = urllib.parse.urlencode({"filter": search, "max_results": 1000})
+        answer = _rest_get(uri, f"model-versions/search?{query}", "the version search")
+        found = [int(v["version"]) for v in (answer or {}).get("model_versions", [])]
+        return max(found, default=None)
+    from mlflow.tracking import MlflowClient
+
+    found = [int(v.version) for v in MlflowClient(uri).search_model_versions(search)]
+    return max(found, default=None)
+
+
+def _quoted(value: str) -> str:
+    if "'" in value or "\\" in value:
+        raise ValueError(f"not a registry name or fingerprint: {value!r}")
+    return value
+
+
+def _sqlite_one(uri: str, sql: str, args: tuple) -> int | None:
+    db = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    if not db.exists():
+        return None
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        try:
+            row = conn.execute(sql, args).fetchone()
+        except sqlite3.OperationalError:  # a store MLflow has not initialised yet
+            return None
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def _rest_get(server: str, path: str, what: str) -> dict | None:
+    """GET one of MLflow's REST endpoints; None when the model or alias does not exist."""
+    request = urllib.request.Request(f"{server.rstrip('/')}/api/2.0/mlflow/{path}")
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        request.add_header("Authorization", f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        body = err.read()
+        try:
+            error = json.loads(body)
+        except ValueError:
+            error = {}
+        # No such model (404, RESOURCE_DOES_NOT_EXIST) or alias (400, "... not found")
+        if err.code == 404 or error.get("error_code") == "RESOURCE_DOES_NOT_EXIST" or (
+                err.code == 400 and "not found" in str(error.get("message", ""))):
+            return None
+        raise RuntimeError(f"MLflow tracking server {redact_url(server)} answered {err.code} "
+                           f"to {what}: {body[:200]!r}") from err
+    except urllib.error.URLError as err:
+        raise RuntimeError(f"MLflow tracking server {redact_url(server)} is unreachable: "
+                           f"{err.reason}") from err

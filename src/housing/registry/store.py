@@ -1,0 +1,187 @@
+"""MLflow's tracking store and Model Registry, behind one set of functions: tracking runs,
+registered versions and their aliases and tags, and loading what a version holds.
+
+Everything here imports MLflow lazily and reads its store from ``config.tracking_uri``
+(MLFLOW_TRACKING_URI, else the workspace's embedded SQLite store)."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from housing.config import EXPERIMENT_NAME, artifact_location, experiment_context, tracking_uri
+from housing.registry.serialization import load_skops_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MODEL_ARTIFACT = "model"
+REFERENCE_ARTIFACT = "reference/test_predictions.json"
+RANGES_ARTIFACT = "feature_ranges.json"
+DECISION_ARTIFACT = "promotion_decision.json"
+
+
+def client():
+    """An MlflowClient on the configured store."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri())
+
+
+def configure_tracking(experiment: str = EXPERIMENT_NAME) -> str:
+    """Point MLflow's fluent API at the configured store and experiment; return its id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    existing = mlflow.get_experiment_by_name(experiment)
+    if existing is not None:
+        experiment_id = existing.experiment_id
+    else:
+        experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_location())
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def experiment_tags() -> dict[str, str]:
+    """Tags that name the `dvc exp run` this process runs in (none outside experiments)."""
+    exp = experiment_context()
+    return {} if exp is None else {"experiment": exp.name, "baseline_rev": exp.baseline_rev}
+
+
+@contextlib.contextmanager
+def tracking_run(run_name: str, *, nested: bool = False,
+                 tags: dict[str, Any] | None = None) -> Iterator[str]:
+    """A run in the configured experiment, tagged with the DVC experiment; yields its id."""
+    import mlflow
+
+    with mlflow.start_run(run_name=run_name, nested=nested,
+                          tags={**experiment_tags(), **(tags or {})}) as run:
+        yield run.info.run_id
+
+
+def log(run_id: str, *, params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None, metrics: dict[str, float] | None = None) -> None:
+    """Params, tags and metrics of a run in one request (a tracking server answers each
+    request in tens of milliseconds)."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    client().log_batch(
+        run_id, metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
+        params=[Param(k, str(v)) for k, v in (params or {}).items()],
+        tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()])
+
+
+# ---------------------------------------------------------------- registered versions
+
+def register_model(model: Any, *, name: str, example: pd.DataFrame, predictions: Any,
+                   reference: pd.DataFrame, trusted_types: list[str],
+                   documents: dict[str, dict], params: dict[str, Any],
+                   metrics: dict[str, float], tags: dict[str, str]) -> tuple[str, str]:
+    """Log ``model`` in MLflow's skops format with its monitoring reference and documents,
+    in a run of its own, and register it as a new version of ``name``: (version, run id)."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    configure_tracking()
+    with tracking_run("register", tags={"stage": "register", **tags}) as run_id:
+        log(run_id, params=params, metrics={f"test_{k}": v for k, v in metrics.items()})
+        info = mlflow.sklearn.log_model(
+            model, name=MODEL_ARTIFACT, registered_model_name=name,
+            signature=infer_signature(example, predictions[: len(example)]),
+            input_example=example.head(3), serialization_format="skops",
+            skops_trusted_types=trusted_types)
+        mlflow.log_table(reference, artifact_file=REFERENCE_ARTIFACT)
+        for artifact, document in documents.items():
+            mlflow.log_dict(document, artifact)
+    return str(info.registered_model_version), run_id
+
+
+def get_version(name: str, version: int | str):
+    """A registered version; ValueError naming it when there is none."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client().get_model_version(name, str(version))
+    except MlflowException as err:
+        raise ValueError(f"{name} has no version {version}") from err
+
+
+def version_by_alias(name: str, alias: str):
+    """The version ``alias`` points at, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def versions(name: str, *, experiment: str | None = None) -> list:
+    """Every version of ``name`` (of one DVC experiment, if given), oldest first."""
+    search = f"name = '{name}'" + (f" and tags.experiment = '{experiment}'"
+                                   if experiment else "")
+    found = client().search_model_versions(search, max_results=10_000)
+    return sorted(found, key=lambda v: int(v.version))
+
+
+def aliases(name: str) -> dict[str, int]:
+    """Every alias of ``name`` and the version it names."""
+    return {alias: int(v) for alias, v in client().get_registered_model(name).aliases.items()}
+
+
+def set_alias(name: str, alias: str, version: int | str) -> None:
+    client().set_registered_model_alias(name, alias, str(version))
+
+
+def delete_alias(name: str, alias: str) -> None:
+    client().delete_registered_model_alias(name, alias)
+
+
+def set_version_tags(name: str, version: int | str, tags: dict[str, Any]) -> None:
+    c = client()
+    for key, value in tags.items():
+        c.set_model_version_tag(name, str(version), key, str(value))
+
+
+# ---------------------------------------------------------------- what a version holds
+
+def load_model(name: str, version: int | str) -> Any:
+    """Download a version's skops file and load it with the project's allow-list (the
+    code's list, never the one stored beside the model)."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory(prefix="housing-model-") as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", dst_path=tmp,
+            tracking_uri=tracking_uri()))
+        return load_skops_model(local / "model.skops")
+
+
+def reference_frame(run_id: str) -> pd.DataFrame:
+    """The test features, targets and predictions logged with a registered version."""
+    c = client()
+    experiment_id = c.get_run(run_id).info.experiment_id
+    return c.load_table(experiment_id, REFERENCE_ARTIFACT, run_ids=[run_id])
+
+
+def feature_ranges(run_id: str) -> dict[str, dict[str, float]]:
+    """The training ranges logged with a version ({} for a version logged without)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.artifacts.load_dict(
+            f"{client().get_run(run_id).info.artifact_uri}/{RANGES_ARTIFACT}")
+    except (MlflowException, OSError):
+        return {}
+
+
+def run_data(run_id: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(tags, params) of a run."""
+    run = client().get_run(run_id)
+    return dict(run.data.tags), dict(run.data.params)

@@ -106,7 +106,7 @@ def test_pages_in_chromium(service, browser_path, tmp_path):
     from housing.deployment.browser import chromium
 
     base, workspace = service
-    report = json.loads((workspace / "reports/monitoring.json").read_text())
+    report = json.loads((workspace / "reports/monitoring/latest.json").read_text())
     with chromium(browser_path) as browser:
         page = browser.new_page()
         console = Console(page)

@@ -21,6 +21,12 @@ def workspace(tmp_path_factory, new_workspace):
 
 
 def monitoring(ws) -> dict:
+    """The monitor's local state: per-batch findings, the verdict, what it saw."""
+    return json.loads((ws / "reports/monitoring/latest.json").read_text())
+
+
+def review_metrics(ws) -> dict:
+    """The monitor's DVC metric."""
     return json.loads((ws / "reports/monitoring.json").read_text())
 
 
@@ -36,6 +42,7 @@ def test_iid_batch_skips_training(workspace):
     batch = report["batches"]["none-s1"]
     assert batch["drifted_features"] == 0 and batch["realized_rmse"] is not None
     assert json.loads((workspace / "data/accepted_batches.json").read_text()) == {"batches": []}
+    assert review_metrics(workspace) == {"accepted_batches": 0, "accepted_rows": 0}
     assert model_versions(workspace) == [1]
 
 
@@ -50,6 +57,7 @@ def test_covariate_shift_with_labels_retrains_and_registers(workspace):
     assert any("geo_inland-s2" in reason for reason in report["reasons"])
     accepted = json.loads((workspace / "data/accepted_batches.json").read_text())["batches"]
     assert {b["batch"] for b in accepted} == {"none-s1", "geo_inland-s2"}
+    assert review_metrics(workspace) == {"accepted_batches": 2, "accepted_rows": 2000}
     assert model_versions(workspace) == [1, 2]
     # The accepted rows joined the training set; the test set did not change.
     metrics = json.loads((workspace / "reports/metrics.json").read_text())

@@ -1,15 +1,22 @@
-"""The real `dvc repro` and `dvc exp run` in a temporary git copy, with small params."""
+"""The real `dvc repro`, `dvc exp run` and `dvc queue` in a temporary git copy, with small
+params, and the release steps and review report on what they register."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from housing.workspace import TRAINING_STAGES, model_versions, run
+from housing.workspace import ALWAYS_RUN, TRAINING_STAGES, clean_env, model_versions, run
 
 pytestmark = pytest.mark.slow
+
+NAME = "california-housing"
 
 
 def registry_client(workspace: Path):
@@ -20,7 +27,11 @@ def registry_client(workspace: Path):
 
 def alias_version(workspace: Path, alias: str) -> int:
     client = registry_client(workspace)
-    return int(client.get_model_version_by_alias("california-housing", alias).version)
+    return int(client.get_model_version_by_alias(NAME, alias).version)
+
+
+def version_tags(workspace: Path, version: int) -> dict[str, str]:
+    return registry_client(workspace).get_model_version(NAME, str(version)).tags
 
 
 def test_outputs_exist(pipeline_workspace):
@@ -33,11 +44,14 @@ def test_outputs_exist(pipeline_workspace):
                 "Project_Report.md"]:
         assert (ws / rel).is_file(), rel
     lock = (ws / "dvc.lock").read_text()
-    for stage in ("monitor", *TRAINING_STAGES, "report"):
+    for stage in ("monitor", *TRAINING_STAGES, "register", "report"):
         assert f"  {stage}:" in lock
+    assert "reports/registry.json" not in lock  # this machine's store: in no lock
     report = (ws / "Project_Report.md").read_text()
     metrics = json.loads((ws / "reports/metrics.json").read_text())
     assert f"**{metrics['model']['rmse']:.4f}**" in report and "TabR" in report
+    assert "This model passes the thresholds" in report
+    assert not re.search(r"version \d", report)  # the registry's state is not the report's
 
 
 def test_metrics_are_sane(pipeline_workspace):
@@ -50,28 +64,29 @@ def test_metrics_are_sane(pipeline_workspace):
 
 def test_first_model_is_in_production(pipeline_workspace):
     decision = json.loads((pipeline_workspace / "reports/registry.json").read_text())
-    assert decision["aliases"] == ["challenger", "staging", "production"]
+    assert decision["aliases"] == ["staging", "production"] and decision["registered"]
     assert model_versions(pipeline_workspace) == [1]
     assert alias_version(pipeline_workspace, "production") == 1
-    tags = registry_client(pipeline_workspace).get_model_version("california-housing", "1").tags
+    tags = version_tags(pipeline_workspace, 1)
     assert float(tags["test_rmse"]) == pytest.approx(decision["candidate"]["rmse"])
+    assert tags["fingerprint"] == decision["fingerprint"] and "experiment" not in tags
 
 
-def test_second_repro_runs_only_the_monitor(pipeline_workspace):
-    """monitor always runs (it reads the registry and new data); training is skipped."""
+def test_second_repro_trains_nothing_and_registers_nothing(pipeline_workspace):
+    """monitor and register always run (they read the registry); training is skipped, the
+    store already holds the model, and dvc.lock stays as it is."""
     ws = pipeline_workspace
     locks = []
-    # The first of these sees the model the first run registered (its report says so);
-    # after that nothing outside changes, so neither does dvc.lock.
     for _ in range(2):
         result = run(["dvc", "repro"], ws)
-        assert "Running stage 'monitor'" in result.stdout
+        for stage in ALWAYS_RUN:
+            assert f"Running stage '{stage}'" in result.stdout
         for stage in TRAINING_STAGES:
-            assert f"Running stage '{stage}'" not in result.stdout
             assert f"Stage '{stage}' didn't change, skipping" in result.stdout
+        assert "already holds this model" in result.stderr
         locks.append((ws / "dvc.lock").read_text())
     assert locks[0] == locks[1]
-    assert set(json.loads(run(["dvc", "status", "--json"], ws).stdout)) == {"monitor"}
+    assert set(json.loads(run(["dvc", "status", "--json"], ws).stdout)) == set(ALWAYS_RUN)
     assert model_versions(ws) == [1]
 
 
@@ -82,24 +97,95 @@ def test_evaluate_param_reruns_only_evaluate(pipeline_workspace):
         (ws / "params.yaml").write_text(params.replace("permutation_repeats: 1",
                                                        "permutation_repeats: 2"))
         changed = json.loads(run(["dvc", "status", "--json"], ws).stdout)
-        assert set(changed) == {"monitor", "evaluate"}
+        assert set(changed) == {*ALWAYS_RUN, "evaluate"}
     finally:
         (ws / "params.yaml").write_text(params)
 
 
-def test_exp_run_with_another_family_registers_in_the_same_store(pipeline_workspace):
+def test_metrics_diff_shows_the_model_and_no_production_batches(pipeline_workspace):
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], pipeline_workspace).stdout)
+    metrics = shown[next(iter(shown))]["data"]
+    assert set(metrics) == {"reports/metrics.json", "reports/tune.json",
+                            "reports/monitoring.json"}
+    assert metrics["reports/monitoring.json"]["data"] == {"accepted_batches": 0,
+                                                          "accepted_rows": 0}
+
+
+def test_exp_run_registers_a_tagged_version_and_leaves_production(pipeline_workspace):
     ws = pipeline_workspace
-    result = run(["dvc", "exp", "run", "-S", "tune.model=elastic_net"], ws)
+    result = run(["dvc", "exp", "run", "-n", "try-elastic", "-S", "tune.model=elastic_net"], ws)
     assert "Running stage 'tune'" in result.stdout
     assert "Running stage 'prepare'" not in result.stdout
     assert model_versions(ws) == [1, 2]
-    best = json.loads((ws / "models/best_params.json").read_text())
-    assert best["model"] == "elastic_net"
     decision = json.loads((ws / "reports/registry.json").read_text())
-    # The gate never promotes a model that does not beat production.
-    assert decision["promoted"] == (decision["candidate"]["rmse"] < decision["production"]["rmse"])
-    shown = run(["dvc", "exp", "show", "--json"], ws).stdout
-    assert "elastic_net" in shown
+    assert decision["experiment"] == "try-elastic" and decision["aliases"] == []
+    assert decision["would_promote"] == (
+        decision["candidate"]["rmse"] < decision["production"]["rmse"])
+    assert alias_version(ws, "production") == 1 and alias_version(ws, "staging") == 1
+    tags = version_tags(ws, 2)
+    assert tags["experiment"] == "try-elastic" and len(tags["baseline_rev"]) == 40
+    assert "elastic_net" in run(["dvc", "exp", "show", "--json"], ws).stdout
+    history = run(["housing", "history"], ws).stdout
+    assert "register version 2 in experiment try-elastic" in history
+
+
+def test_review_report_compares_with_base_and_production(pipeline_workspace):
+    ws = pipeline_workspace
+    run(["housing", "review", "--base", "HEAD", "--out", "review"], ws)
+    report = (ws / "review/report.md").read_text()
+    assert "| params.yaml | tune.model | ensemble | elastic_net |" in report
+    assert "| reports/metrics.json | model.rmse |" in report
+    assert "accepted" not in report and "batch" not in report.lower()
+    assert "| rmse |" in report and "(version 1)" in report
+    assert "Release gate: **" in report
+    images = sorted((ws / "review/plots").glob("*.png"))
+    assert len(images) == 4
+    for image in images:
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 5000
+        assert f"(plots/{image.name})" in report
+
+
+def test_plots_page_draws_offline(pipeline_workspace):
+    """`dvc plots show` writes a page whose charts draw with every network request refused."""
+    from housing.deployment.browser import chromium, chromium_path
+
+    ws = pipeline_workspace
+    run(["dvc", "plots", "show"], ws)
+    page_file = ws / "dvc_plots/index.html"
+    assert "cdn.jsdelivr" not in page_file.read_text()
+    if chromium_path() is None:
+        reason = "Debian's chromium is not installed (apt-get install chromium chromium-driver)"
+        if os.environ.get("HOUSING_REQUIRE_SERVERS"):
+            pytest.fail(f"{reason} (HOUSING_REQUIRE_SERVERS is set)")
+        pytest.skip(reason)
+    requested: list[str] = []
+    with chromium() as browser:
+        page = browser.new_page()
+        page.route("**/*", lambda route: (requested.append(route.request.url),
+                                          route.abort() if not route.request.url.startswith(
+                                              "file:") else route.continue_()))
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(page_file.as_uri())
+        page.wait_for_selector(".vega-embed svg, .vega-embed canvas", timeout=30_000)
+        drawn = page.locator(".vega-embed").count()
+    assert drawn >= 4 and not errors
+    assert [u for u in requested if not u.startswith("file:")] == []
+
+
+def test_promote_and_rollback_from_the_cli(pipeline_workspace):
+    ws = pipeline_workspace
+    refused = run(["housing", "promote", "--experiment", "try-elastic", "--reason", "try"],
+                  ws, check=False)
+    decision = json.loads((ws / "reports/registry.json").read_text())
+    if not decision["would_promote"]:
+        assert refused.returncode == 1 and "the gate refuses version 2" in refused.stderr
+        run(["housing", "promote", "--version", "2", "--reason", "drill", "--force"], ws)
+    assert alias_version(ws, "production") == 2
+    run(["housing", "rollback", "--version", "1", "--reason", "drill over"], ws)
+    assert alias_version(ws, "production") == 1
+    lines = run(["housing", "history"], ws).stdout.splitlines()
+    assert "promote: production 1 -> 2" in lines[-2] and "rollback: production 2 -> 1" in lines[-1]
 
 
 def test_temp_experiment_logs_to_the_workspace_store(pipeline_workspace):
@@ -108,6 +194,48 @@ def test_temp_experiment_logs_to_the_workspace_store(pipeline_workspace):
     run(["dvc", "exp", "run", "--temp", "-S", "tune.model=random_forest"], ws)
     after = model_versions(ws)
     assert after == [*before, before[-1] + 1]
-    tags = registry_client(ws).get_model_version("california-housing", str(after[-1])).tags
-    assert "test_rmse" in tags
+    tags = version_tags(ws, after[-1])
+    assert "test_rmse" in tags and tags["experiment"]
+    assert alias_version(ws, "production") == 1
     assert not list((ws / ".dvc").rglob("mlflow.db"))
+
+
+def test_queued_sweep_runs_two_at_a_time_and_never_moves_production(pipeline_workspace):
+    ws = pipeline_workspace
+    before = model_versions(ws)
+    staging = alias_version(ws, "staging")
+    run(["dvc", "exp", "run", "--queue", "-S", "tune.n_trials=2", "-S", "tune.cv_folds=2",
+         "-S", "tune.n_threads=1", "-S", "tune.model=hist_gradient_boosting,lightgbm"], ws)
+    # The queue's workers outlive `dvc queue start` and inherit its output: a pipe would
+    # stay open until they exit, so its output goes to a file.
+    with open(ws.parent / "queue-start.log", "w") as log:
+        subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=ws, env=clean_env(ws),
+                       stdout=log, stderr=subprocess.STDOUT, check=True, timeout=120)
+    deadline = time.monotonic() + 600
+    while True:
+        status = run(["dvc", "queue", "status"], ws).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(3)
+    assert status.count("Success") >= 2 and "Failed" not in status, status
+    logs = "".join(run(["dvc", "queue", "logs", name], ws, check=False).stdout
+                   for name in _queued_names(status))
+    assert "database is locked" not in logs
+    after = model_versions(ws)
+    assert after == [*before, before[-1] + 1, before[-1] + 2]
+    names = {version_tags(ws, v)["experiment"] for v in after[-2:]}
+    assert names == set(_queued_names(status))
+    assert alias_version(ws, "production") == 1 and alias_version(ws, "staging") == staging
+    client = registry_client(ws)
+    experiment_id = client.get_experiment_by_name(NAME).experiment_id
+    for name in names:
+        runs = client.search_runs([experiment_id], f"tags.experiment = '{name}'")
+        assert {r.data.tags.get("mlflow.runName") for r in runs} >= {"register"}
+        assert any(r.data.tags.get("mlflow.runName", "").startswith("trial-") for r in runs)
+
+
+def _queued_names(status: str) -> list[str]:
+    """Experiment names of the finished rows of `dvc queue status`."""
+    return [line.split()[1] for line in status.splitlines()
+            if line.split() and "Success" in line]

@@ -118,8 +118,7 @@ def load_version(name: str, alias: str, tree_cache: Path | None = None) -> Loade
     ranges = store.feature_ranges(mv.run_id) if mv.run_id else {}
     if not ranges:  # a version logged without ranges: predictions are simply not flagged
         logger.warning("version %s has no feature ranges", mv.version)
-    metrics = {k.removeprefix("test_"): float(v) for k, v in mv.tags.items()
-               if k.startswith("test_")}
+    metrics = store.version_metrics(mv)
     loaded = LoadedModel(name=name, version=str(mv.version), run_id=mv.run_id or "",
                          aliases=tuple(sorted(mv.aliases)), metrics=metrics, ranges=ranges,
                          model=model, predict=compile_pipeline(model, check_rows(ranges),

@@ -21,7 +21,7 @@ from typing import Any
 from housing.config import FEATURES, MODEL_NAME, TARGET, RegisterPaths, experiment_context
 from housing.io import file_md5, read_json, write_json
 from housing.models.promotion import promotion_decision
-from housing.models.release import refresh_challenger, version_metrics
+from housing.models.release import refresh_challenger
 from housing.params import RegisterParams
 from housing.registry import events, lookup, store
 
@@ -88,7 +88,7 @@ def production_metrics(model_name: str, test_md5: str, test) -> dict[str, float]
     current = store.version_by_alias(model_name, "production")
     if current is None:
         return None
-    recorded = version_metrics(current)
+    recorded = store.version_metrics(current)
     if current.tags.get("test_md5") != test_md5 or "rmse" not in recorded:
         model = store.load_model(model_name, current.version)
         recorded = regression_metrics(test[TARGET].to_numpy(dtype=float),

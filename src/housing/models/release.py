@@ -16,17 +16,9 @@ from housing.models.promotion import (
 )
 from housing.params import RegisterParams
 from housing.registry import events, store
+from housing.registry.store import version_metrics
 
 logger = logging.getLogger(__name__)
-
-METRIC_PREFIX = "test_"
-
-
-def version_metrics(mv) -> dict[str, float]:
-    """The test metrics recorded on a version's tags."""
-    return {k.removeprefix(METRIC_PREFIX): float(v) for k, v in mv.tags.items()
-            if k.startswith(METRIC_PREFIX) and k != "test_md5"}
-
 
 def version_record(mv) -> VersionRecord:
     rmse = version_metrics(mv).get("rmse")

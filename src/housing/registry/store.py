@@ -134,6 +134,12 @@ def aliases(name: str) -> dict[str, int]:
     return {alias: int(v) for alias, v in client().get_registered_model(name).aliases.items()}
 
 
+def version_metrics(mv) -> dict[str, float]:
+    """The test metrics recorded on a version's tags (test_rmse, ...; not test_md5)."""
+    return {k.removeprefix("test_"): float(v) for k, v in mv.tags.items()
+            if k.startswith("test_") and k != "test_md5"}
+
+
 def set_alias(name: str, alias: str, version: int | str) -> None:
     client().set_registered_model_alias(name, alias, str(version))
 

@@ -64,11 +64,10 @@ def diff_table(diff: dict[str, dict], *, with_change: bool) -> list[str]:
 
 def production_section(candidate: dict[str, float], thresholds) -> list[str]:
     """This change's test metrics against the production version, and the gate's word."""
-    from housing.models.release import version_metrics
     from housing.registry import store
 
     current = store.version_by_alias(MODEL_NAME, "production")
-    production = ({"version": int(current.version), **version_metrics(current)}
+    production = ({"version": int(current.version), **store.version_metrics(current)}
                   if current is not None else None)
     decision = promotion_decision(candidate, production, thresholds)
     lines = ["| metric | production"

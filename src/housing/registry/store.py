@@ -58,8 +58,8 @@ def tracking_run(run_name: str, *, nested: bool = False,
     """A run in the configured experiment, tagged with the DVC experiment; yields its id."""
     import mlflow
 
-    with mlflow.start_run(run_name=run_name, nested=nested,
-                          tags={**experiment_tags(), **(tags or {})}) as run:
+    tags = {k: str(v) for k, v in {**experiment_tags(), **(tags or {})}.items()}
+    with mlflow.start_run(run_name=run_name, nested=nested, tags=tags) as run:
         yield run.info.run_id
 
 

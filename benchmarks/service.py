@@ -11,6 +11,11 @@ prediction log holds every row answered, and the in-process cost of each step fo
 row. Machines are noisy: compare the ratios.
 
     python benchmarks/service.py [--duration 10] [--workers 2] [--only housing]
+                                 [--baseline-rev REV]
+
+``--baseline-rev`` adds the service as of a git revision (a temporary worktree, its own
+gunicorn.conf.py and sources) on sync workers, measured in the same run: a change's
+before and after.
 """
 
 from __future__ import annotations
@@ -73,7 +78,8 @@ def body_for(rows: int) -> str:
 def run_wrk(port: int, path: str, body: str, connections: int, duration: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
-                     'wrk.headers["Content-Type"] = "application/json"\n')
+                     'wrk.headers["Content-Type"] = "application/json"\n'
+                     'wrk.headers["X-Housing-Traffic"] = "test"\n')
     out = subprocess.run(["wrk", "-t", str(min(connections, 2)), "-c", str(connections),
                           "-d", f"{duration}s", "--latency", "-s", script.name,
                           f"http://127.0.0.1:{port}{path}"],
@@ -109,7 +115,8 @@ def run_python(port: int, path: str, body: str, connections: int, duration: int)
         while time.monotonic() < deadline:
             start = time.perf_counter()
             try:
-                conn.request("POST", path, body, {"Content-Type": "application/json"})
+                conn.request("POST", path, body, {"Content-Type": "application/json",
+                                                  "X-Housing-Traffic": "test"})
                 resp = conn.getresponse()
                 resp.read()
                 ok = resp.status == 200
@@ -194,6 +201,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="workers per server")
     parser.add_argument("--tracking-uri", default=f"sqlite:///{REPO_ROOT / 'mlflow.db'}")
     parser.add_argument("--only", help="measure only servers whose name contains this")
+    parser.add_argument("--baseline-rev", help="also measure the service at this git revision")
     parser.add_argument("--tree-cache", default=str(Path(tempfile.gettempdir())
                                                     / "housing-bench-trees"),
                         help="lleaves libraries (built here first; reused across runs)")
@@ -230,6 +238,16 @@ def main() -> None:
              "--env-manager", "local", "-h", "127.0.0.1", "-w", str(args.workers)],
             {"MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}, "/ping"),
     }
+    worktree = None
+    if args.baseline_rev:
+        worktree = Path(tempfile.mkdtemp(prefix="housing-baseline-")) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(worktree),
+                        args.baseline_rev], cwd=REPO_ROOT, check=True, capture_output=True)
+        servers[f"housing sync @{args.baseline_rev}"] = (
+            ["gunicorn", "-c", str(worktree / "gunicorn.conf.py"),
+             "housing.deployment.app:create_app()"],
+            {**ours, "HOUSING_WORKER_CLASS": "sync", "PYTHONPATH": str(worktree / "src")},
+            "/ready")
     if args.only:
         servers = {k: v for k, v in servers.items() if args.only in k}
     cells = [(1, 1), (1, 8), (1, 32), (100, 1), (100, 8), (100, 32)]
@@ -266,6 +284,9 @@ def main() -> None:
             for path in log_dir.glob("*.jsonl"):
                 path.unlink()
 
+    if worktree is not None:
+        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO_ROOT,
+                       check=False, capture_output=True)
     names = list(servers)
     print("\n| server | rows | conns | req/s | p50 ms | p99 ms | vs mlflow |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -278,6 +299,16 @@ def main() -> None:
                   f"| {r['p99']:.2f} | {ratio} |")
             if r["errors"]:
                 print(f"  ! {name}: {r['errors']} failed requests", file=sys.stderr)
+    baseline = f"housing sync @{args.baseline_rev}" if args.baseline_rev else None
+    if baseline in names and "housing sync" in names:
+        print(f"\n| rows | conns | req/s now / {args.baseline_rev} | p50 now / "
+              f"{args.baseline_rev} |")
+        print("|---:|---:|---:|---:|")
+        for rows, connections in cells:
+            now, then = results[("housing sync", rows, connections)], \
+                results[(baseline, rows, connections)]
+            print(f"| {rows} | {connections} | {now['rps'] / then['rps']:.2f} "
+                  f"| {now['p50'] / then['p50']:.2f} |")
     best = "housing sync" if "housing sync" in names else names[0]
     if ("mlflow models serve", 1, 8) in results and (best, 1, 1) in results:
         print(f"\ngoals, {best}: single-row p50 at 1 connection "

@@ -4,7 +4,10 @@ For development and tests on one machine, the same layout a team runs on several
 
 - PostgreSQL (already running: on this project's machines and in CI at 127.0.0.1:5432)
   holds two databases, one for MLflow and one for Optuna (both keep Alembic's
-  ``alembic_version`` table, so they cannot share one);
+  ``alembic_version`` table, so they cannot share one). Optuna connects as its own role,
+  ``<prefix>_optuna``, which owns its database and nothing else (with the password in
+  HOUSING_STACK_OPTUNA_PASSWORD, where the server asks for one); only the MLflow server
+  uses the admin URL, which it reads from its environment, never from its command line;
 - an ``mlflow server`` on PostgreSQL that serves the artifacts itself
   (``--serve-artifacts``), so clients need no object-store credentials;
 - a DVC remote: a local folder (an SSH or S3 URL on a real team).
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from housing.config import workspace_root
+from housing.stores import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +60,25 @@ class Stack:
                    folder=Path(os.environ.get("HOUSING_STACK_DIR", root / ".stack")))
 
     def database_url(self, name: str) -> str:
+        """The admin URL of one of the stack's databases (the MLflow server's)."""
         return f"{self.postgres.rstrip('/')}/{self.prefix}_{name}"
+
+    @property
+    def optuna_role(self) -> str:
+        return f"{self.prefix}_optuna"
+
+    @property
+    def optuna_url(self) -> str:
+        """Optuna's storage: its own role, on its own database."""
+        from urllib.parse import quote, urlsplit
+
+        admin = urlsplit(self.postgres)
+        password = os.environ.get("HOUSING_STACK_OPTUNA_PASSWORD")
+        user = quote(self.optuna_role) + (f":{quote(password, safe='')}" if password else "")
+        host = admin.hostname or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        port = f":{admin.port}" if admin.port else ""
+        return f"{admin.scheme}://{user}@{host}{port}/{self.prefix}_optuna"
 
     @property
     def tracking_uri(self) -> str:
@@ -76,8 +98,7 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         """What a client sets to use the stack."""
-        return {"MLFLOW_TRACKING_URI": self.tracking_uri,
-                "OPTUNA_STORAGE": self.database_url("optuna")}
+        return {"MLFLOW_TRACKING_URI": self.tracking_uri, "OPTUNA_STORAGE": self.optuna_url}
 
 
 def _admin_connect(stack: Stack):
@@ -90,8 +111,8 @@ def _admin_connect(stack: Stack):
         return psycopg.connect(f"{url.rstrip('/')}/postgres", autocommit=True,
                                connect_timeout=CONNECT_TIMEOUT_SECONDS)
     except psycopg.OperationalError as err:
-        raise StoreError(f"PostgreSQL at {stack.postgres} is unreachable: "
-                         f"{str(err).strip().splitlines()[0]}") from None
+        raise StoreError(f"PostgreSQL at {redact_url(stack.postgres)} is unreachable: "
+                         f"{redact_url(str(err).strip().splitlines()[0])}") from None
 
 
 def databases(stack: Stack) -> dict[str, bool]:
@@ -102,14 +123,26 @@ def databases(stack: Stack) -> dict[str, bool]:
 
 
 def create_databases(stack: Stack) -> None:
+    """The two databases, and Optuna's role as the owner of its own."""
     from psycopg import sql
 
     missing = [name for name, exists in databases(stack).items() if not exists]
+    role = sql.Identifier(stack.optuna_role)
+    password = os.environ.get("HOUSING_STACK_OPTUNA_PASSWORD")
     with _admin_connect(stack) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                              (stack.optuna_role,)).fetchone()
+        conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}" if exists
+                             else "CREATE ROLE {} LOGIN PASSWORD {}").format(
+            role, sql.Literal(password) if password else sql.SQL("NULL")))
         for name in missing:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(
                 sql.Identifier(f"{stack.prefix}_{name}")))
             logger.info("created database %s_%s", stack.prefix, name)
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+            sql.Identifier(f"{stack.prefix}_optuna"), role))
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(
+            sql.Identifier(f"{stack.prefix}_optuna")))
 
 
 def drop_databases(stack: Stack) -> None:
@@ -119,6 +152,8 @@ def drop_databases(stack: Stack) -> None:
         for name in ("mlflow", "optuna"):
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(f"{stack.prefix}_{name}")))
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(
+            sql.Identifier(stack.optuna_role)))
 
 
 def healthy(stack: Stack, timeout: float = 2.0) -> bool:
@@ -144,12 +179,14 @@ def start_server(stack: Stack) -> int:
     stack.artifacts.mkdir(parents=True, exist_ok=True)
     mlflow = Path(sys.executable).with_name("mlflow")
     cmd = [str(mlflow if mlflow.exists() else "mlflow"), "server",
-           "--backend-store-uri", stack.database_url("mlflow"),
            "--artifacts-destination", str(stack.artifacts), "--serve-artifacts",
            "--host", stack.host, "--port", str(stack.port), "--workers", "2"]
-    # No telemetry; no job runners (MLflow 3 starts a pool of huey consumers that poll all
-    # the time, for GenAI jobs this project never submits).
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
+    # The backend URI holds the database password: the environment carries it (argv is
+    # readable by every user through ps). No telemetry; no job runners (MLflow 3 starts a
+    # pool of huey consumers that poll all the time, for GenAI jobs this project never
+    # submits).
+    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": stack.database_url("mlflow"),
+           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with open(stack.folder / "mlflow-server.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -217,7 +254,7 @@ def status(stack: Stack) -> dict:
             "mlflow_server": {"uri": stack.tracking_uri, "healthy": healthy(stack),
                               "pid": server_pid(stack)},
             "dvc_remote": str(stack.remote) if stack.remote.is_dir() else None,
-            "env": stack.env()}
+            "env": {k: redact_url(v) for k, v in stack.env().items()}}
 
 
 def down(stack: Stack, *, purge: bool = False) -> dict:
@@ -240,6 +277,8 @@ def run(action: str, *, purge: bool = False) -> int:
         result = status(stack)
     print(json.dumps(result, indent=2))
     if action != "down":
-        print("\n".join(f"export {k}={v}" for k, v in stack.env().items()), file=sys.stderr)
+        # A password set in HOUSING_STACK_OPTUNA_PASSWORD shows as ***: put it back there.
+        print("\n".join(f"export {k}={redact_url(v)}" for k, v in stack.env().items()),
+              file=sys.stderr)
     healthy_stack = result.get("mlflow_server", {}).get("healthy", True)
     return 0 if action == "down" or healthy_stack else 1

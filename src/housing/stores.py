@@ -5,18 +5,21 @@ stage does any work (and so before it writes anything)."""
 from __future__ import annotations
 
 import os
+import re
 import urllib.error
 import urllib.request
 
 CONNECT_TIMEOUT_SECONDS = 5
 
 
-def redact_url(url: str) -> str:
-    """A storage URL without credentials, fit for logging."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+# The user-information part (user:password@) of every URL in a text.
+_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"]*@")
+
+
+def redact_url(text: str) -> str:
+    """``text`` (a storage URL, or a message that holds URLs, such as an exception's) with
+    every URL's credentials replaced by ``***``: fit for a log, an answer or a page."""
+    return _CREDENTIALS.sub(r"\1***@", str(text))
 
 
 class StoreError(RuntimeError):

@@ -37,7 +37,7 @@ def api(request, registered_store, tmp_path_factory, gunicorn_service):
            "HOUSING_PREDICTION_LOG_DIR": str(tmp_path_factory.mktemp("contract-log"))}
     if request.param == "key":
         env["HOUSING_API_KEY"] = KEY
-    with gunicorn_service(registered_store, env) as (base, _):
+    with gunicorn_service(registered_store, env) as (base, _, _):
         yield request.param, schemathesis.openapi.from_url(f"{base}/openapi.json")
 
 

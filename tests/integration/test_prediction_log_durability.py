@@ -68,7 +68,8 @@ def test_every_answered_row_is_logged(worker_class, registered_store, tmp_path, 
             body = json.dumps([district] * rows)
             try:
                 conn.request("POST", "/predict", body, {"Content-Type": "application/json",
-                                                        "X-Request-ID": rid})
+                                                        "X-Request-ID": rid,
+                                                        "X-Housing-Traffic": "test"})
                 response = conn.getresponse()
                 response.read()
                 ok = response.status == 200

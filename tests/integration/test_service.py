@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 
 def call(url: str, body=None, timeout: float = 10.0) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json",
+                                                          "X-Housing-Traffic": "test"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read())
@@ -41,7 +42,7 @@ def server(service_store, tmp_path_factory, gunicorn_service):
     log_dir = tmp_path_factory.mktemp("predictions")
     with gunicorn_service(workspace, {
             "MLFLOW_TRACKING_URI": uri, "HOUSING_PREDICTION_LOG_DIR": str(log_dir),
-            "HOUSING_ACCESS_LOG": str(log_dir / "access.log")}) as (base, proc):
+            "HOUSING_ACCESS_LOG": str(log_dir / "access.log")}) as (base, proc, _):
         yield base, proc, log_dir
 
 

@@ -136,8 +136,9 @@ def test_missing_values_follow_the_trained_direction(housing_frame, tune_params,
     assert np.isnan(probe).any()
     np.testing.assert_allclose(trees(probe), model.predict(probe), rtol=0, atol=TOLERANCE)
     # the same trees through LightGBM's format and lleaves: missing values go the same way
-    native = native_trees.NativeTrees(text := native_trees.member_text(model),
-                                      native_trees.ensure_library(text, tmp_path / "trees"))
+    text = native_trees.member_text(model)
+    native_trees.ensure_library(text, tmp_path / "trees")
+    native = native_trees.NativeTrees(text, native_trees.read_verified(tmp_path / "trees", text))
     assert native.num_tree == model.n_iter_ + 1  # the baseline is a one-leaf tree
     np.testing.assert_allclose(native(probe), model.predict(probe), rtol=0, atol=TOLERANCE)
 

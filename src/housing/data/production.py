@@ -6,12 +6,24 @@ registry, and experiments in temporary copies read it from the workspace):
     production/batches/<batch>.parquet   record_id + the 8 features
     production/labels/<name>.parquet     record_id + MedHouseVal, arriving later
     predictions/*.jsonl                  the service's log (request_id, row, features, ...)
+
+Identity belongs to the server, not to a client. A logged row's record id is
+``<batch>/<offset + row>`` when a key holder named the batch (the service's
+X-Housing-Batch header: ``housing simulate --url`` sends it), and otherwise
+``<record>/<row>`` with a record id the service drew for the request; such traffic is
+grouped by day as the batch ``service-<date>``. A client's X-Request-ID is only echoed
+and logged, never read here. Rows a client marked as test traffic (X-Housing-Traffic:
+test: load tests, benchmarks, ``housing simulate --url``) are logged with
+``"traffic": "test"`` and left out here, so they never reach the monitor. Batch names are checked (``check_batch_name``) before they
+name anything, files included.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -20,37 +32,74 @@ from housing.config import FEATURES, TARGET
 
 BATCH = "batch"
 RECORD_ID = "record_id"
+SERVICE_BATCH_PREFIX = "service-"
+# A batch name becomes a file name (data/accepted/<batch>.parquet): letters, digits and
+# ._- only, starting with a letter or digit, at most 64 characters.
+BATCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_OFFSET = 10**9
+
+logger = logging.getLogger(__name__)
+
+
+def check_batch_name(name: str) -> str:
+    """``name`` if it is a safe batch name; ValueError naming the rule otherwise."""
+    if not isinstance(name, str) or not BATCH_NAME.fullmatch(name):
+        raise ValueError(f"batch name {str(name)[:80]!r} is not 1-64 letters, digits or "
+                         "._- starting with a letter or digit")
+    return name
+
+
+def claimed_batch(header: str) -> tuple[str, int]:
+    """(batch, offset) of an X-Housing-Batch header, ``<batch>`` or ``<batch>@<offset>``
+    (the first row's index in the batch); ValueError naming what is wrong."""
+    name, sep, offset = header.partition("@")
+    check_batch_name(name)
+    if name.startswith(SERVICE_BATCH_PREFIX):
+        raise ValueError(f"batch names starting with '{SERVICE_BATCH_PREFIX}' are the "
+                         "service's own")
+    if sep and not (offset.isascii() and offset.isdigit() and int(offset) < MAX_OFFSET):
+        raise ValueError(f"batch offset {offset[:20]!r} is not an integer below {MAX_OFFSET}")
+    return name, int(offset) if sep else 0
 
 
 def read_batch_files(production_dir: Path) -> pd.DataFrame:
     """Every data/production/batches/<batch>.parquet, with its batch name."""
-    frames = [pd.read_parquet(path).assign(**{BATCH: path.stem})
+    frames = [pd.read_parquet(path).assign(**{BATCH: check_batch_name(path.stem)})
               for path in sorted((production_dir / "batches").glob("*.parquet"))]
     return pd.concat(frames, ignore_index=True) if frames else _empty()
 
 
-def _record(line: dict) -> tuple[str, str]:
-    """(batch, record_id) of a logged row. Simulator requests are '<batch>@<offset>';
-    other traffic is grouped by day."""
-    request_id, row = str(line["request_id"]), int(line["row"])
-    name, sep, offset = request_id.partition("@")
-    if sep and offset.isdigit():
-        return name, f"{name}/{int(offset) + row}"
-    return f"service-{str(line.get('timestamp', ''))[:10]}", f"{request_id}/{row}"
+def _record(line: dict, where: str) -> tuple[str, str]:
+    """(batch, record_id) of a logged row (see the module's docstring); ``where`` is the
+    line's place in the log, the record id of a line the service logged without one."""
+    row = int(line["row"])
+    batch = line.get("batch")
+    if batch:
+        return check_batch_name(batch), f"{batch}/{int(line.get('offset') or 0) + row}"
+    day = f"{SERVICE_BATCH_PREFIX}{str(line.get('timestamp', ''))[:10]}"
+    record = line.get("record")
+    return day, f"{record}/{row}" if record else where
 
 
 def read_prediction_log(predictions_dir: Path) -> pd.DataFrame:
     """The service's JSON-lines log, as the same columns as the batch files."""
-    rows = []
+    rows, skipped, synthetic = [], 0, 0
     for path in sorted(predictions_dir.glob("*.jsonl")):
-        for text in path.read_text().splitlines():
+        for number, text in enumerate(path.read_text().splitlines(), start=1):
             try:
                 line = json.loads(text)
-            except json.JSONDecodeError:  # a line cut short by a crash: skip it
-                continue
-            batch, record_id = _record(line)
-            rows.append({RECORD_ID: record_id, **{f: line[f] for f in FEATURES},
-                         BATCH: batch})
+                if line.get("traffic") == "test":
+                    synthetic += 1
+                    continue
+                batch, record_id = _record(line, f"{path.name}:{number}")
+                rows.append({RECORD_ID: record_id, **{f: float(line[f]) for f in FEATURES},
+                             BATCH: batch})
+            except (ValueError, KeyError, TypeError):  # cut short by a crash, or not ours
+                skipped += 1
+    if skipped:
+        logger.warning("prediction log: skipped %d unreadable lines", skipped)
+    if synthetic:
+        logger.info("prediction log: left out %d rows marked as test traffic", synthetic)
     return pd.DataFrame(rows) if rows else _empty()
 
 
@@ -81,6 +130,13 @@ def batch_digest(rows: pd.DataFrame) -> str:
     return hashlib.md5(ordered.to_csv(index=False, float_format="%.10g").encode()).hexdigest()
 
 
+def features_digest(rows: pd.DataFrame) -> str:
+    """A content hash of a batch's record ids and features, labels left out: what a
+    quarantine or a release holds for (labels arriving later do not change it)."""
+    ordered = rows.sort_values(RECORD_ID)[[RECORD_ID, *FEATURES]]
+    return hashlib.md5(ordered.to_csv(index=False, float_format="%.10g").encode()).hexdigest()
+
+
 def accepted_rows(accepted: list[dict], accepted_dir: Path) -> pd.DataFrame:
     """The labelled rows of the accepted batches (data/accepted/<batch>.parquet, which the
     monitor wrote and DVC tracks), checked against the hashes recorded at acceptance."""
@@ -88,7 +144,7 @@ def accepted_rows(accepted: list[dict], accepted_dir: Path) -> pd.DataFrame:
         return pd.DataFrame(columns=[RECORD_ID, *FEATURES, TARGET])
     parts = []
     for entry in accepted:
-        path = accepted_dir / f"{entry['batch']}.parquet"
+        path = accepted_dir / f"{check_batch_name(entry['batch'])}.parquet"
         if not path.exists():
             raise FileNotFoundError(f"accepted batch '{entry['batch']}': {path} is missing "
                                     "(run `dvc pull` to fetch it from the remote)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -25,14 +26,17 @@ from flask import Flask, Response, g, redirect, render_template, request, url_fo
 from werkzeug.exceptions import HTTPException
 
 from housing.config import FEATURES, TARGET_UNIT_USD, go_offline
+from housing.data.production import claimed_batch
 from housing.deployment.dashboard import (
+    Attempts,
     register_dashboard,
+    same_origin,
     session_authenticated,
     session_secret,
 )
 from housing.deployment.model_store import ModelHolder
 from housing.deployment.openapi import openapi_document
-from housing.deployment.prediction_log import PredictionLog
+from housing.deployment.prediction_log import LogFull, PredictionLog
 from housing.deployment.schemas import (
     RequestError,
     invocations_matrix,
@@ -43,6 +47,12 @@ from housing.deployment.settings import Settings
 logger = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/ui/login"})
+# A client's X-Request-ID is echoed and logged only when it is short and plain; otherwise
+# the service draws one. It never names a record or a batch (data/production.py).
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+BATCH_HEADER = "X-Housing-Batch"
+TRAFFIC_HEADER = "X-Housing-Traffic"  # "test": logged, and left out of monitoring
+TRAFFIC = {"production": None, "test": "test"}
 STATIC_PREFIX = "/ui/static/"
 # Nothing external: scripts, styles, images and fetches from this origin only; no inline
 # script or style, no framing, forms post back here only.
@@ -90,7 +100,17 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       SESSION_COOKIE_NAME="housing_session", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict",
-                      SESSION_COOKIE_SECURE=settings.secure_cookies)
+                      SESSION_COOKIE_SECURE=settings.secure_cookies,
+                      PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.session_minutes),
+                      TRUSTED_HOSTS=list(settings.trusted_hosts) if settings.trusted_hosts
+                      else None)
+    if settings.trusted_hosts is None:
+        logger.warning("HOUSING_BIND=%s answers any Host header: set HOUSING_TRUSTED_HOSTS "
+                       "to the names clients use", settings.bind)
+    if not settings.api_key:
+        logger.warning("HOUSING_API_KEY is not set: every route is open to whoever reaches "
+                       "%s", settings.bind)
+    key_attempts = Attempts()
     if settings.api_key:
         app.secret_key = session_secret(settings.api_key)
     app.extensions["housing.model_holder"] = holder
@@ -99,15 +119,28 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
 
     @app.before_request
     def authenticate():
-        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        supplied_id = request.headers.get("X-Request-ID")
+        g.record = uuid.uuid4().hex
+        g.request_id = supplied_id if supplied_id and REQUEST_ID.fullmatch(supplied_id) \
+            else g.record
+        g.key_holder = not settings.api_key
         path = request.path
+        if request.method == "POST" and _is_page(path) and not same_origin(request):
+            return _error(403, "cross-origin form post refused",
+                          [{"error": "the dashboard's forms post from its own pages"}])
         if not settings.api_key or path in OPEN_PATHS or path.startswith(STATIC_PREFIX):
             return None
         supplied = request.headers.get("X-API-Key")
         if supplied is not None:
+            client = request.remote_addr or ""
+            if key_attempts.blocked(client):
+                return _error(429, "too many wrong keys",
+                              [{"error": f"wait {key_attempts.window:.0f} s"}])
             if hmac.compare_digest(supplied.encode(), settings.api_key.encode()):
+                g.key_holder = True
                 return None
-        elif session_authenticated(settings.api_key):  # the dashboard's signed cookie
+            key_attempts.failed(client)
+        elif session_authenticated(settings):  # the dashboard's session cookie
             return None
         if _is_page(path):
             return redirect(url_for("login", next=request.full_path.rstrip("?")), 303)
@@ -119,7 +152,10 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
         response.headers["X-Request-ID"] = g.get("request_id", "")
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: with no-referrer, browsers post "Origin: null"
+        response.headers["Referrer-Policy"] = "same-origin"
+        if not request.path.startswith(STATIC_PREFIX):  # answers and pages hold data
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(RequestError)
@@ -148,14 +184,42 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
             raise RequestError(503, "no model loaded", [{"error": holder.last_error}])
         return current
 
+    def source() -> tuple[str | None, int, str | None, str | None]:
+        """Whose rows these are: the batch a key holder named, or the record id drawn;
+        and whether the client marked them as test traffic."""
+        marked = request.headers.get(TRAFFIC_HEADER, "production").strip().lower()
+        if marked not in TRAFFIC:
+            raise RequestError(400, f"invalid {TRAFFIC_HEADER}", [{
+                "error": "send 'test' for synthetic traffic, or 'production'"}])
+        traffic = TRAFFIC[marked]
+        claim = request.headers.get(BATCH_HEADER)
+        if claim is None:
+            return None, 0, g.record, traffic
+        if not g.key_holder:
+            raise RequestError(403, f"{BATCH_HEADER} needs the API key", [{
+                "error": "only key holders may name a production batch"}])
+        try:
+            batch, offset = claimed_batch(claim)
+        except ValueError as err:
+            raise RequestError(400, f"invalid {BATCH_HEADER}", [{"error": str(err)}]) \
+                from None
+        return batch, offset, None, traffic
+
     def predict(rows: np.ndarray):
         current = model_or_503()
+        origin = source() if prediction_log is not None else None
         values = current.predict(rows)
         if prediction_log is not None:
-            prediction_log.write(
-                request_id=g.request_id, model_version=current.version, rows=rows,
-                predictions=values,
-                timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
+            try:
+                prediction_log.write(
+                    request_id=g.request_id, model_version=current.version, rows=rows,
+                    predictions=values, source=origin,
+                    timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
+            except LogFull as err:  # not answered, so nothing answered goes unlogged
+                logger.error("request %s refused: %s", g.request_id, err)
+                raise RequestError(503, "prediction log unavailable", [{
+                    "error": "the service cannot record predictions now; retry later"}]) \
+                    from None
         return current, values
 
     document = openapi_document(settings)
@@ -170,18 +234,24 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
 
     @app.get("/ready")
     def ready() -> Response:
+        # Open to probes, so it names no cause: /model (with the key) and the log do.
+        registry = holder.registry_status()["registry"]
+        logging_state = {"prediction_log": prediction_log.status()["state"]} \
+            if prediction_log is not None else {}
         current = holder.current
         if current is None:
-            return _json({"ready": False, "reason": holder.last_error,
-                          **holder.registry_status()}, 503)
+            return _json({"ready": False, "reason": "no model loaded", "registry": registry,
+                          **logging_state}, 503)
         return _json({"ready": True, "model": {"name": current.name,
                                                "version": current.version},
-                      **holder.registry_status()})
+                      "registry": registry, **logging_state})
 
     @app.get("/model")
     def model_info() -> Response:
         current = model_or_503()
-        return _json({**current.describe(), **holder.registry_status(), "features": [
+        return _json({**current.describe(), **holder.registry_status(),
+                      "prediction_log": prediction_log.status() if prediction_log else None,
+                      "features": [
             {"name": f, "type": "double", "training_range": current.ranges.get(f)}
             for f in FEATURES]})
 

@@ -11,10 +11,12 @@ it are pure and tested without a store.
 
 from __future__ import annotations
 
+import collections
 import functools
 import hmac
 import logging
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,15 +25,10 @@ from urllib.parse import urlsplit
 import numpy as np
 from flask import Flask, abort, redirect, render_template, request, session, url_for
 
-from housing.config import (
-    FEATURES,
-    MODEL_NAME,
-    PREDICTIONS_DIR,
-    PRODUCTION_DIR,
-    MonitorPaths,
-)
+from housing.config import FEATURES, MonitorPaths
 from housing.deployment.charts import california_map, drift_bars, rmse_chart
 from housing.deployment.schemas import RequestError
+from housing.stores import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +61,7 @@ EXAMPLES: dict[str, tuple[str, dict[str, float]]] = {
 
 METRICS = ("rmse", "mae", "r2", "mape", "median_ae")
 SESSION_KEY = "auth"
+SESSION_ID = "sid"
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -152,9 +150,18 @@ def history_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Registry events, newest first, as table rows."""
     rows = []
     for event in reversed(events):
-        if event.get("event") == "rollback":
+        kind = event.get("event")
+        if kind == "rollback":
             what = f"rollback from version {event.get('previous')}"
             detail = event.get("reason") or ""
+        elif kind == "promote":
+            what = f"promoted from version {event.get('previous')}"
+            detail = event.get("reason") or ""
+        elif kind in ("quarantine", "release", "drop"):
+            what = {"quarantine": "batch quarantined", "release": "batch released",
+                    "drop": "batch dropped"}[kind]
+            detail = f"{event.get('batch')}" + (f": {event['reason']}"
+                                                if event.get("reason") else "")
         else:
             aliases = ", ".join(event.get("aliases") or []) or "no alias"
             what = f"registered: {aliases}"
@@ -178,6 +185,10 @@ def monitoring_view(report: dict[str, Any]) -> dict[str, Any]:
         ks = {f: float(batch.get("ks", {}).get(f, 0.0)) for f in FEATURES}
         batches.append({
             "name": name, "rows": batch.get("rows"), "labelled": batch.get("labelled_rows"),
+            "status": batch.get("status", "ok"),
+            "quality": [str(f.get("message", "")) for f in batch.get("quality", [])],
+            "reliable": bool(batch.get("estimate_reliable", True)),
+            "outside": float(batch.get("outside_share", 0.0)),
             "estimated": batch.get("estimated_rmse"), "realized": batch.get("realized_rmse"),
             "drifted": [f for f, v in ks.items() if v > threshold],
             "ks": ks, "chart": drift_bars(ks, threshold, label=f"Drift of batch {name}")})
@@ -188,8 +199,54 @@ def monitoring_view(report: dict[str, Any]) -> dict[str, Any]:
             "production_version": report.get("production_version"),
             "rows_analysed": report.get("rows_analysed", 0),
             "accepted_batches": report.get("accepted_batches", 0),
+            "quarantined": list(report.get("quarantined", [])),
+            "released": list(report.get("released", [])),
+            "dropped": list(report.get("dropped", [])),
+            "dle_bound": float(params.get("dle_max_outside_share", 0.0)),
             "threshold": threshold, "reference_rmse": reference, "bar": bar,
             "max_rmse_increase": increase, "batches": batches, "rmse_chart": chart}
+
+
+class Attempts:
+    """Failed key attempts per client address in a sliding window, in this worker: after
+    ``limit`` failures, the address is refused until the window passes. At most
+    ``max_clients`` addresses are tracked (the oldest are forgotten), so the memory is
+    bounded whatever the clients send."""
+
+    def __init__(self, limit: int = 10, window: float = 60.0, max_clients: int = 10_000):
+        self.limit, self.window, self.max_clients = limit, window, max_clients
+        self._failures: collections.OrderedDict[str, list[float]] = collections.OrderedDict()
+
+    def _recent(self, client: str, now: float) -> list[float]:
+        times = [t for t in self._failures.get(client, []) if now - t < self.window]
+        if times:
+            self._failures[client] = times
+        else:
+            self._failures.pop(client, None)
+        return times
+
+    def blocked(self, client: str) -> bool:
+        return client in self._failures and \
+            len(self._recent(client, time.monotonic())) >= self.limit
+
+    def failed(self, client: str) -> None:
+        now = time.monotonic()
+        times = self._recent(client, now)
+        self._failures[client] = [*times[-self.limit:], now]
+        self._failures.move_to_end(client)
+        while len(self._failures) > self.max_clients:
+            self._failures.popitem(last=False)
+
+
+def same_origin(req) -> bool:
+    """True if a form post comes from this service's own pages: its Origin (or, where a
+    browser sends none, its Referer) is this host. SameSite cookies do not cover other
+    ports of the same host, such as an MLflow UI beside the service."""
+    origin = req.headers.get("Origin") or req.headers.get("Referer")
+    if not origin:
+        return False
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == req.host
 
 
 # ---------------------------------------------------------------- I/O at the edges
@@ -200,15 +257,6 @@ def _run_data(run_id: str) -> tuple[dict[str, str], dict[str, str]]:
     from housing.registry import store
 
     return store.run_data(run_id)
-
-
-@functools.lru_cache(maxsize=4)
-def _reference_positions(model_name: str, version: int) -> tuple[np.ndarray, np.ndarray]:
-    """Longitude and latitude of a version's monitoring reference (its test set)."""
-    from housing.registry import store
-
-    frame = store.reference_frame(store.get_version(model_name, version).run_id)
-    return frame["Longitude"].to_numpy(float), frame["Latitude"].to_numpy(float)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -229,7 +277,7 @@ def card_context(holder, workspace: Path) -> dict[str, Any]:
     context: dict[str, Any] = {"model": current, "notice": None, "aliases": {},
                                "history": [], "lineage": None, "units": UNITS}
     if current is None:
-        context["notice"] = f"no model loaded: {holder.last_error}"
+        context["notice"] = "no model loaded: the service log and /model say why"
         return context
     metrics = _read_json(workspace / "reports/metrics.json") or {}
     context["metric_names"] = METRICS
@@ -241,13 +289,13 @@ def card_context(holder, workspace: Path) -> dict[str, Any]:
         if current.run_id:
             context["lineage"] = lineage(*_run_data(current.run_id))
     except Exception as err:  # the registry is down: the card shows what the worker holds
-        logger.warning("model card: registry unreachable: %s", err)
-        context["notice"] = f"registry unreachable: {type(err).__name__}: {err}"
+        logger.warning("model card: registry unreachable: %s",
+                       redact_url(f"{type(err).__name__}: {err}"))
+        context["notice"] = "registry unreachable: the card shows what this worker holds"
     return context
 
 
-def monitoring_context(workspace: Path, batch: str | None,
-                       model_name: str = MODEL_NAME) -> dict[str, Any]:
+def monitoring_context(workspace: Path, batch: str | None) -> dict[str, Any]:
     """The monitor's report and the map of one batch (``batch``, or the first drifting
     one, or the first)."""
     report = _read_json(workspace / MonitorPaths().state)
@@ -263,27 +311,40 @@ def monitoring_context(workspace: Path, batch: str | None,
     alerting = [b["name"] for b in view["batches"] if b["drifted"]]
     selected = batch or (alerting or names)[0]
     context["selected"] = selected
-    try:
-        from housing.data.production import BATCH, production_frame
+    # The monitor's own subsample of the batch and the reference (at most a few thousand
+    # points): a view never reads the production files or the registry.
+    points = report.get("batches", {}).get(selected, {}).get("map")
+    reference = report.get("reference_map")
+    if points is None or reference is None:
+        context["map_notice"] = "map unavailable: the monitor's report holds no map points"
+        return context
 
-        rows = production_frame(workspace / PRODUCTION_DIR, workspace / PREDICTIONS_DIR)
-        rows = rows[rows[BATCH] == selected]
-        reference = _reference_positions(model_name, int(view["production_version"]))
-        context["map"] = california_map(
-            reference, (rows["Longitude"].to_numpy(float), rows["Latitude"].to_numpy(float)),
-            batch_name=selected)
-    except Exception as err:  # no batch files or no registry: the rest of the page stands
-        logger.warning("monitoring map: %s", err)
-        context["map_notice"] = f"map unavailable: {type(err).__name__}: {err}"
+    def lon_lat(pairs: list) -> tuple[np.ndarray, np.ndarray]:
+        xy = np.asarray(pairs, dtype=float).reshape(-1, 2)
+        return xy[:, 0], xy[:, 1]
+
+    context["map"] = california_map(lon_lat(reference), lon_lat(points), batch_name=selected)
     return context
 
 
 # ---------------------------------------------------------------- routes
 
+def session_store(settings):
+    """The dashboard's sessions (deployment/sessions.py), by default in logs/ of the
+    workspace (git-ignored)."""
+    from housing.deployment.sessions import SessionStore
+
+    directory = settings.session_dir or settings.workspace / "logs"
+    return SessionStore(directory / "sessions.db", settings.session_minutes * 60)
+
+
 def register_dashboard(app: Flask, *, holder, settings, predict_payload: Callable) -> None:
     """Add the pages and the login flow to ``app``; ``predict_payload(json)`` is the body
     /predict answers with (the no-JavaScript form posts through it too)."""
     workspace = settings.workspace
+    sessions = session_store(settings)
+    app.extensions["housing.sessions"] = sessions
+    login_attempts = Attempts()
 
     @app.context_processor
     def common() -> dict[str, Any]:
@@ -321,7 +382,7 @@ def register_dashboard(app: Flask, *, holder, settings, predict_payload: Callabl
 
     @app.get("/ui/monitoring")
     def monitoring_page():
-        context = monitoring_context(workspace, request.args.get("batch"), settings.model_name)
+        context = monitoring_context(workspace, request.args.get("batch"))
         return render_template("monitoring.html", page="monitoring", **context)
 
     @app.route("/ui/login", methods=["GET", "POST"])
@@ -329,24 +390,38 @@ def register_dashboard(app: Flask, *, holder, settings, predict_payload: Callabl
         target = safe_next(request.values.get("next"))
         if not settings.api_key:
             return redirect(target, 303)
-        error = None
+        error, status = None, 200
         if request.method == "POST":
+            client = request.remote_addr or ""
             supplied = request.form.get("api_key", "")
-            if hmac.compare_digest(supplied.encode(), settings.api_key.encode()):
+            if login_attempts.blocked(client):
+                error, status = "too many wrong keys: wait a minute", 429
+            elif hmac.compare_digest(supplied.encode(), settings.api_key.encode()):
                 session.clear()
+                session.permanent = True  # the cookie ends with the session's lifetime
                 session[SESSION_KEY] = key_digest(settings.api_key)
+                session[SESSION_ID] = sessions.start()
                 return redirect(target, 303)
-            error = "wrong API key"
-        return render_template("login.html", page="login", error=error, next=target), \
-            401 if error else 200
+            else:
+                login_attempts.failed(client)
+                error, status = "wrong API key", 401
+        return render_template("login.html", page="login", error=error, next=target), status
 
     @app.post("/ui/logout")
     def logout():
+        session_id = session.get(SESSION_ID)
+        if isinstance(session_id, str):
+            sessions.end(session_id)
         session.clear()
         return redirect(url_for("login"), 303)
 
 
-def session_authenticated(api_key: str) -> bool:
-    """True if this request's signed session cookie proves the current key."""
-    proof = session.get(SESSION_KEY)
-    return isinstance(proof, str) and hmac.compare_digest(proof, key_digest(api_key))
+def session_authenticated(settings) -> bool:
+    """True if this request's signed session cookie proves the current key and names a
+    session the server holds (not logged out, not expired)."""
+    from flask import current_app
+
+    proof, session_id = session.get(SESSION_KEY), session.get(SESSION_ID)
+    return (isinstance(proof, str) and isinstance(session_id, str)
+            and hmac.compare_digest(proof, key_digest(settings.api_key))
+            and current_app.extensions["housing.sessions"].valid(session_id))

@@ -20,8 +20,10 @@ from housing.deployment.compiled import (
     compile_pipeline,
     tree_members,
 )
+from housing.deployment.model_check import check_model
 from housing.deployment.schemas import RangeCheck
 from housing.registry import store
+from housing.stores import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +90,10 @@ def resolve_version(name: str, alias: str) -> str:
 
 
 def cached_native(cache_dir: Path | None) -> Native | None:
-    """lleaves trees for the members whose library is already in ``cache_dir`` (this
-    never compiles: see ModelHolder)."""
+    """lleaves trees for the members whose library is already in ``cache_dir`` and passes
+    its checks (native_trees.read_verified); this never compiles: see ModelHolder. A
+    library that fails a check is refused with a warning, and the member is served on
+    treelite or LightGBM."""
     if cache_dir is None:
         return None
 
@@ -97,15 +101,21 @@ def cached_native(cache_dir: Path | None) -> Native | None:
         from housing.deployment.native_trees import (
             NativeTrees,
             NativeUnavailable,
-            library_path,
             member_text,
+            read_verified,
         )
         try:
             text = member_text(member)
-            library = library_path(cache_dir, text)
-            return NativeTrees(text, library) if library.exists() else None
-        except (NativeUnavailable, ImportError, OSError) as err:
+        except (NativeUnavailable, ImportError) as err:
             logger.info("lleaves unavailable for %s: %s", type(member).__name__, err)
+            return None
+        if not Path(cache_dir).exists():
+            return None
+        try:
+            library = read_verified(cache_dir, text)
+            return NativeTrees(text, library) if library is not None else None
+        except (NativeUnavailable, ImportError, OSError) as err:
+            logger.warning("compiled trees refused for %s: %s", type(member).__name__, err)
             return None
     return native
 
@@ -115,6 +125,7 @@ def load_version(name: str, alias: str, tree_cache: Path | None = None) -> Loade
     tree members run on lleaves where ``tree_cache`` holds their libraries."""
     mv = store.client().get_model_version_by_alias(name, alias)
     model = store.load_model(name, mv.version)
+    check_model(model)  # before anything predicts with it: its arrays are in range
     ranges = store.feature_ranges(mv.run_id) if mv.run_id else {}
     if not ranges:  # a version logged without ranges: predictions are simply not flagged
         logger.warning("version %s has no feature ranges", mv.version)
@@ -163,7 +174,7 @@ class ModelHolder:
                 self.last_error = self.registry_error = None
                 return swap
             except Exception as err:  # registry down or alias missing: keep serving what we have
-                self.last_error = f"{type(err).__name__}: {err}"
+                self.last_error = redact_url(f"{type(err).__name__}: {err}")[:500]
                 # The registry answered, but has no such model or alias (a server says so
                 # with INVALID_PARAMETER_VALUE "... not found")
                 missing = (getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
@@ -186,7 +197,7 @@ class ModelHolder:
                 predict = compile_pipeline(loaded.model, check_rows(loaded.ranges),
                                            cached_native(self.tree_cache))
             except Exception as err:  # compiling is an optimisation: keep serving
-                self.native_error = f"{type(err).__name__}: {err}"
+                self.native_error = redact_url(f"{type(err).__name__}: {err}")[:500]
                 logger.warning("version %s stays on %s: %s", loaded.version,
                                "+".join(served.trees), self.native_error)
                 return

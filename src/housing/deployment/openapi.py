@@ -112,12 +112,14 @@ def _schemas(max_batch: int) -> dict[str, Any]:
         "Health": {"type": "object", "required": ["status"],
                    "properties": {"status": {"const": "ok"}}},
         "Ready": {
-            "type": "object", "required": ["ready", "registry", "registry_error"],
+            "type": "object", "required": ["ready", "registry"],
+            "description": "Open to probes, so it names no cause: /model and the service "
+                           "log do.",
             "properties": {
                 "ready": {"type": "boolean"}, "model": version,
-                "reason": {"type": ["string", "null"]},
+                "reason": {"type": "string"},
                 "registry": {"enum": ["reachable", "unreachable"]},
-                "registry_error": {"type": ["string", "null"]},
+                "prediction_log": {"enum": ["ok", "failing"]},
             },
         },
         "Model": {
@@ -134,6 +136,9 @@ def _schemas(max_batch: int) -> dict[str, Any]:
                     "lightgbm), or the Pipeline and why.")},
                 "registry": {"enum": ["reachable", "unreachable"]},
                 "registry_error": {"type": ["string", "null"]},
+                "prediction_log": {"type": ["object", "null"], "description": (
+                    "This worker's log: state (ok or failing), pending, written and lost "
+                    "rows, failed write attempts and the last error.")},
                 "features": {"type": "array", "items": {
                     "type": "object", "required": ["name", "type"],
                     "properties": {"name": {"enum": list(FEATURES)},
@@ -154,15 +159,40 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "415": _error("The body is not application/json."),
         "422": _error("Records with missing, unknown or non-numeric fields; "
                       "details name each record and field."),
-        "503": _error("No model is loaded yet."),
+        "503": _error("No model is loaded yet, or the prediction log cannot record the "
+                      "predictions now (nothing is answered that is not logged)."),
     }
+    posted = {
+        "403": _error("X-Housing-Batch without the API key."),
+        **({"429": _error("Too many wrong keys from this address: wait a minute.")}
+           if settings.api_key else {}),
+    }
+    batch = {"name": "X-Housing-Batch", "in": "header", "required": False, "schema": {
+        "type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[0-9]{1,9})?$"},
+        "description": (
+            "Names the production batch these rows belong to, as `<batch>@<offset>` (the "
+            "first row's index in the batch; `@0` when omitted): their record ids in the "
+            "prediction log become `<batch>/<offset + row>`, which late labels join on. "
+            "Only key holders may send it (403 otherwise; with no key configured, any "
+            "client on the loopback bind). Names are letters, digits and `._-`; names "
+            "starting with `service-` are the service's own (400).")}
+    traffic = {"name": "X-Housing-Traffic", "in": "header", "required": False, "schema": {
+        "enum": ["production", "test"], "default": "production"}, "description": (
+            "`test` marks the rows as synthetic (load tests, benchmarks, `housing simulate "
+            "--url`): the prediction log records them with `\"traffic\": \"test\"` and the "
+            "monitor leaves them out. Any other value is a 400.")}
+    request_id = {"name": "X-Request-ID", "in": "header", "required": False, "schema": {
+        "type": "string"}, "description": (
+            "A correlation id, echoed and logged when it is 1-64 characters of letters, "
+            "digits and `._:-`; otherwise the service draws one. It never names a "
+            "record or a batch.")}
 
     def post(summary: str, request: str, response: str) -> dict[str, Any]:
         return {"post": {
-            "summary": summary, "security": keyed,
+            "summary": summary, "security": keyed, "parameters": [batch, traffic, request_id],
             "requestBody": {"required": True, "content": _json_content(_ref(request))},
             "responses": {"200": _ok("Predictions, in request order.", response),
-                          **bad_body}}}
+                          **bad_body, **posted}}}
 
     def get(summary: str, schema: str, errors: dict[str, Any],
             open_path: bool = False) -> dict[str, Any]:
@@ -192,7 +222,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                                    "content": _json_content(_ref("Ready"))}},
                           open_path=True),
             "/model": get("The served version, its metrics and input schema.", "Model",
-                          {k: v for k, v in bad_body.items() if k in ("401", "503")}),
+                          {**{k: v for k, v in bad_body.items() if k in ("401", "503")},
+                           **{k: v for k, v in posted.items() if k == "429"}}),
             "/openapi.json": {"get": {
                 "summary": "This document.", "security": [],
                 "responses": {"200": {"description": "The OpenAPI document.",
@@ -203,8 +234,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header",
                                            "name": "X-API-Key"}},
             "headers": {"X-Request-ID": {
-                "description": "The request's id (the client's X-Request-ID, or a new one); "
-                               "the prediction log records it.",
+                "description": "The request's id (the client's X-Request-ID when it is "
+                               "plain and short, or a new one); the prediction log "
+                               "records it.",
                 "schema": {"type": "string"}}},
         },
     }

@@ -1,17 +1,21 @@
 """Append-only prediction log that the monitoring stage reads (JSON lines).
 
-A request only appends its rows to an in-memory queue (a deque: no lock, no wake-up of
-another thread, which on a busy worker costs a GIL hand-off per request); a writer thread
-wakes every ``flush_seconds``, formats what is queued and appends it, so no request waits
-on the disk. Each worker process writes its own file, so workers never interleave
-lines. Nothing queued is lost on a graceful exit: ``close`` drains the queue and is
-called from gunicorn's ``worker_exit`` hook (graceful shutdown, the old workers of a
-SIGHUP swap, a worker retired by ``max_requests``) and from ``atexit``. A worker that is
+A request only appends its rows to an in-memory queue (a deque: no wake-up of another
+thread, which on a busy worker costs a GIL hand-off per request); a writer thread wakes
+every ``flush_seconds``, formats what is queued and appends it, so no request waits on
+the disk. Each worker process writes its own file, so workers never interleave lines.
+Nothing queued is lost on a graceful exit: ``close`` drains the queue and is called
+from gunicorn's ``worker_exit`` hook (graceful shutdown, the old workers of a SIGHUP
+swap, a worker retired by ``max_requests``) and from ``atexit``. A worker that is
 killed (SIGKILL, or the arbiter's timeout) loses what it had not yet written, and at
 most its last line is cut short, which the reader skips.
 
-The queue is bounded: if the disk stalls for long, requests wait for room instead of
-the log dropping rows or the worker's memory growing without limit.
+The queue is bounded in rows (``max_pending_rows``), not requests, so a worker's memory
+stays bounded whatever the batch size. When the disk fails (full, read-only, gone), the
+writer keeps the rows, counts the failure, says so in ``status`` (the service's /ready
+and /model) and retries; requests wait for room, and once the queue has stayed full for
+``max_wait_seconds`` a request is refused (``LogFull``, a 503) rather than answered
+without its rows in the log.
 """
 
 from __future__ import annotations
@@ -41,11 +45,24 @@ def close_all() -> None:
         log.close()
 
 
+class LogFull(RuntimeError):
+    """The log cannot take more rows now: its queue stayed full (the disk fails)."""
+
+
+Source = tuple[str | None, int, str | None, str | None]  # batch, offset, record, traffic
+
+
 def format_lines(request_id: str, timestamp: str, model_version: str, rows: np.ndarray,
-                 predictions: np.ndarray) -> bytes:
-    """One JSON line per row: request, row index, time, version, features, prediction."""
+                 predictions: np.ndarray, source: Source = (None, 0, None, None)) -> bytes:
+    """One JSON line per row: request, row index, time, version, the row's identity
+    (``source``: the batch a key holder named and the first row's offset in it, or the
+    record id the service drew; ``"traffic": "test"`` where the client marked it so),
+    features, prediction."""
+    batch, offset, record, traffic = source
     head = {"request_id": request_id, "row": 0, "timestamp": timestamp,
-            "model_version": model_version}
+            "model_version": model_version,
+            **({"batch": batch, "offset": offset} if batch else {"record": record}),
+            **({"traffic": traffic} if traffic else {})}
     out = []
     for i, (row, pred) in enumerate(zip(rows.tolist(), predictions.tolist())):
         line = dict(head, row=i)
@@ -58,10 +75,12 @@ def format_lines(request_id: str, timestamp: str, model_version: str, rows: np.n
 class PredictionLog:
     """This process's log file under ``directory``, written by a background thread."""
 
-    def __init__(self, directory: Path, max_pending: int = 10_000, flush_seconds: float = 0.05):
+    def __init__(self, directory: Path, max_pending_rows: int = 200_000,
+                 flush_seconds: float = 0.05, max_wait_seconds: float = 10.0):
         self.directory = Path(directory)
-        self.max_pending = max_pending
+        self.max_pending_rows = max_pending_rows
         self.flush_seconds = flush_seconds
+        self.max_wait_seconds = max_wait_seconds
         self._pid: int | None = None
         self._pending: collections.deque | None = None
         self._wake = threading.Event()
@@ -69,7 +88,20 @@ class PredictionLog:
         self._thread: threading.Thread | None = None
         self._fd: int | None = None
         self._lock = threading.Lock()
+        self._count = threading.Lock()
         self.path: Path | None = None
+        self.pending_rows = 0      # queued or being written
+        self.written_rows = 0
+        self.write_errors = 0      # failed write attempts (each retried)
+        self.lost_rows = 0         # rows a stopping writer could not write at all
+        self.last_error: str | None = None
+
+    def status(self) -> dict:
+        """What /model reports: ``ok``, or ``failing`` with the count and the last error."""
+        state = "failing" if self.last_error else "ok"
+        return {"state": state, "pending_rows": self.pending_rows,
+                "written_rows": self.written_rows, "write_errors": self.write_errors,
+                "lost_rows": self.lost_rows, "last_error": self.last_error}
 
     def _start(self) -> collections.deque:
         """Open this process's file and start its writer (again after a fork)."""
@@ -80,7 +112,9 @@ class PredictionLog:
             self.directory.mkdir(parents=True, exist_ok=True)
             self.path = self.directory / f"predictions-{socket.gethostname()}-{pid}.jsonl"
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            self._pending, self._wake, self._stopping = collections.deque(), threading.Event(), False
+            self._pending, self._wake = collections.deque(), threading.Event()
+            self._stopping = False
+            self.pending_rows = 0
             self._thread = threading.Thread(target=self._run, args=(self._pending, self._fd),
                                             name="prediction-log", daemon=True)
             self._thread.start()
@@ -90,33 +124,73 @@ class PredictionLog:
                 atexit.register(self.close)
             return self._pending
 
+    def _add(self, rows: int) -> None:
+        with self._count:
+            self.pending_rows += rows
+
     def write(self, *, request_id: str, timestamp: str, model_version: str,
-              rows: np.ndarray, predictions: np.ndarray) -> None:
-        """Queue one request's rows (float matrix in FEATURES order) and predictions."""
+              rows: np.ndarray, predictions: np.ndarray,
+              source: Source = (None, 0, None, None)) -> None:
+        """Queue one request's rows (float matrix in FEATURES order) and predictions.
+
+        Waits while the queue is full; raises LogFull, queueing nothing, if it stays full
+        for ``max_wait_seconds``."""
         pending = self._pending if self._pid == os.getpid() else None
         pending = pending if pending is not None else self._start()
-        pending.append((request_id, timestamp, model_version, rows, predictions))
-        if len(pending) >= self.max_pending:  # the disk is behind: wait for room
-            self._wake.set()
-            while len(pending) >= self.max_pending and self._thread.is_alive():
+        n = len(rows)
+        if self.pending_rows + n > self.max_pending_rows and self.pending_rows:
+            self._wake.set()  # the disk is behind: wait for room
+            deadline = time.monotonic() + self.max_wait_seconds
+            while self.pending_rows + n > self.max_pending_rows and self.pending_rows:
+                if time.monotonic() > deadline or not self._thread.is_alive():
+                    raise LogFull(f"the prediction log holds {self.pending_rows} unwritten "
+                                  f"rows ({self.last_error or 'the disk is slow'})")
                 time.sleep(0.001)
+        self._add(n)
+        pending.append((request_id, timestamp, model_version, rows, predictions, source))
 
     def _run(self, pending: collections.deque, fd: int) -> None:
+        carry, carry_rows = memoryview(b""), 0  # formatted, not yet (fully) written
+        retry = self.flush_seconds
         while True:
-            self._wake.wait(self.flush_seconds)
+            self._wake.wait(retry)
             self._wake.clear()
             stopping = self._stopping  # read first: what was queued before close is drained
-            while pending:
-                items = [pending.popleft() for _ in range(min(256, len(pending)))]
-                data = b"".join(format_lines(*item) for item in items)
+            while pending or carry:
+                if not carry:
+                    items = [pending.popleft() for _ in range(min(256, len(pending)))]
+                    carry = memoryview(b"".join(format_lines(*item) for item in items))
+                    carry_rows = sum(len(item[3]) for item in items)
                 try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                except OSError:
-                    logger.exception("prediction log: could not write %d requests", len(items))
-            if stopping:
+                    while carry:  # a partial write resumes where it stopped: no duplicates
+                        carry = carry[os.write(fd, carry):]
+                except OSError as err:
+                    self.write_errors += 1
+                    if self.last_error is None:
+                        logger.error("prediction log %s: cannot write (%s); %d rows kept, "
+                                     "retrying", self.path, err, self.pending_rows)
+                    self.last_error = f"{type(err).__name__}: {err.strerror or err}"
+                    retry = min(max(retry * 2, 0.05), 1.0)
+                    break
+                self.written_rows += carry_rows
+                self._add(-carry_rows)
+                carry_rows = 0
+                if self.last_error is not None:
+                    logger.warning("prediction log %s: writing again after %d failed "
+                                   "attempts", self.path, self.write_errors)
+                    self.last_error, retry = None, self.flush_seconds
+            if stopping and (not pending and not carry or self._give_up(pending, carry_rows)):
                 return
+
+    def _give_up(self, pending: collections.deque, carry_rows: int) -> bool:
+        """On close, after a last failed attempt: count what could not be written."""
+        lost = carry_rows + sum(len(item[3]) for item in pending)
+        pending.clear()
+        self.lost_rows += lost
+        self._add(-lost)
+        logger.error("prediction log %s: %d rows could not be written before exit (%s)",
+                     self.path, lost, self.last_error)
+        return True
 
     def close(self, timeout: float = 30.0) -> None:
         """Write everything queued, then close the file (safe to call more than once)."""

@@ -60,8 +60,15 @@ class _Details:
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
 
+    @property
+    def full(self) -> bool:
+        return len(self.items) > MAX_DETAILS
+
     def add(self, **detail: Any) -> bool:
-        """Record a problem; True once the list is full."""
+        """Record a problem; True once the list is full (later problems are not kept, so
+        an answer holds at most MAX_DETAILS + 1 details whatever the request)."""
+        if self.full:
+            return True
         self.items.append(detail)
         if len(self.items) >= MAX_DETAILS:
             self.items.append({"error": "more problems not listed"})
@@ -118,7 +125,7 @@ def records_matrix(records: Any, *, max_batch: int) -> np.ndarray:
         for field in record.keys() - _FEATURE_SET:
             if full:
                 break
-            full = details.add(index=index, field=str(field), error="unknown field")
+            full = details.add(index=index, field=str(field)[:100], error="unknown field")
         if full:
             break
     details.raise_any()
@@ -133,20 +140,24 @@ def split_matrix(split: Any, *, max_batch: int) -> np.ndarray:
     if type(columns) is not list or type(data) is not list:
         raise RequestError(400, "dataframe_split 'columns' and 'data' must be lists")
     details = _Details()
-    names = [c if type(c) is str else None for c in columns]
-    for position, name in enumerate(names):
-        if name is None:
-            details.add(field=str(columns[position]), error="column names must be strings")
+    position_of: dict[str, int] = {}
+    for position, name in enumerate(columns):
+        if type(name) is not str:
+            full = details.add(field=_json_type(name), error="column names must be strings")
         elif name not in _FEATURE_SET:
-            details.add(field=name, error="unknown field")
-        elif names.index(name) != position:
-            details.add(field=name, error="column given twice")
+            full = details.add(field=name[:100], error="unknown field")
+        elif name in position_of:
+            full = details.add(field=name, error="column given twice")
+        else:
+            position_of[name], full = position, False
+        if full:
+            break
     for field in FEATURES:
-        if field not in names:
+        if field not in position_of:
             details.add(field=field, error="missing")
     details.raise_any()
     _check_batch(data, "'data' as a list of rows", max_batch)
-    order = [names.index(f) for f in FEATURES]
+    order = [position_of[f] for f in FEATURES]
     in_order = order == list(range(_N))
     matrix = np.empty((len(data), _N))
     for index, row in enumerate(data):
@@ -163,7 +174,7 @@ def split_matrix(split: Any, *, max_batch: int) -> np.ndarray:
             problem = value_problem(value)
             if problem and details.add(index=index, field=field, error=problem):
                 break
-        if len(details.items) > MAX_DETAILS:
+        if details.full:
             break
     details.raise_any()
     return matrix

@@ -138,7 +138,9 @@ def client_for(tmp_path):
         settings = Settings(api_key=api_key, prediction_log_dir=None, poll_seconds=0,
                             workspace=tmp_path)
         app = create_app(settings, holder=ModelHolder("california-housing", "production"))
-        return app.test_client()
+        client = app.test_client()
+        client.environ_base["HTTP_ORIGIN"] = "http://localhost"  # the dashboard's own pages
+        return client
 
     return make
 

@@ -28,7 +28,7 @@ def test_lines_carry_request_row_features_and_prediction():
 
 
 def test_close_writes_everything_queued_from_many_threads(tmp_path):
-    log = PredictionLog(tmp_path, max_pending=8)  # a small queue: writers wait, never drop
+    log = PredictionLog(tmp_path, max_pending_rows=8)  # a small queue: writers wait, never drop
 
     def send(k: int) -> None:
         for i in range(200):

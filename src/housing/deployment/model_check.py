@@ -1,0 +1,200 @@
+"""Check a loaded model's tree and index arrays before anything predicts with it.
+
+skops rebuilds the arrays of the types on the allow-list (registry/serialization) as they
+were stored, and the compiled code that walks them trusts their indices: a crafted child
+index or feature index reads out of bounds and takes the worker down. So a version is
+served only after every such array is in range:
+
+- HistGradientBoosting's TreePredictor nodes: the record layout scikit-learn writes,
+  feature indices below the model's feature count, children after their parent and
+  inside the array (so every walk ends at a leaf), no categorical splits (this project
+  trains none), thresholds that are numbers and leaf values that are finite;
+- scikit-learn's Tree: the same rules over its node arrays;
+- LightGBM's text model: per tree, split features within the model's features, children
+  that point forward to a split or to an existing leaf, numeric thresholds, no
+  categorical splits;
+- a KDTree (the neighbour features): its index array a permutation of its rows and its
+  nodes' ranges inside it.
+
+A version that fails is refused with the reason (UnsafeModel), and the service keeps the
+version it serves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class UnsafeModel(ValueError):
+    """A loaded model holds arrays that would index out of bounds."""
+
+
+def _check_children(left: np.ndarray, right: np.ndarray, internal: np.ndarray, what: str):
+    n = len(left)
+    index = np.arange(n)
+    for name, child in (("left", left), ("right", right)):
+        child = child.astype(np.int64)[internal]
+        if np.any(child <= index[internal]) or np.any(child >= n):
+            raise UnsafeModel(f"{what}: a {name} child index is not after its node and "
+                              f"inside the {n} nodes")
+
+
+def check_tree_predictor(predictor, n_features: int, what: str) -> None:
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+
+    nodes = predictor.nodes
+    if not isinstance(nodes, np.ndarray) or nodes.dtype != PREDICTOR_RECORD_DTYPE \
+            or nodes.ndim != 1 or len(nodes) == 0:
+        raise UnsafeModel(f"{what}: the nodes are not scikit-learn's predictor records")
+    internal = nodes["is_leaf"] == 0
+    if internal.any() and (np.any(nodes["feature_idx"][internal] < 0)
+                           or np.any(nodes["feature_idx"][internal] >= n_features)):
+        raise UnsafeModel(f"{what}: a split feature index is outside the "
+                          f"{n_features} features")
+    if np.any(nodes["is_categorical"] != 0):
+        raise UnsafeModel(f"{what}: categorical splits (this project trains none)")
+    if np.any(np.isnan(nodes["num_threshold"][internal])) \
+            or not np.all(np.isfinite(nodes["value"][~internal])):
+        raise UnsafeModel(f"{what}: a threshold or leaf value is not a number")
+    _check_children(nodes["left"], nodes["right"], internal, what)
+
+
+def check_hist_gradient_boosting(model, what: str) -> None:
+    n_features = int(model.n_features_in_)
+    if not 0 < n_features < 10_000:
+        raise UnsafeModel(f"{what}: {n_features} features")
+    if model._preprocessor is not None:
+        raise UnsafeModel(f"{what}: a categorical preprocessor (this project trains none)")
+    if not np.all(np.isfinite(np.asarray(model._baseline_prediction, dtype=float))):
+        raise UnsafeModel(f"{what}: the baseline prediction is not finite")
+    for i, predictors in enumerate(model._predictors):
+        for predictor in predictors:
+            check_tree_predictor(predictor, n_features, f"{what} tree {i}")
+
+
+def check_sklearn_tree(tree, what: str) -> None:
+    left, right = np.asarray(tree.children_left), np.asarray(tree.children_right)
+    feature = np.asarray(tree.feature)
+    if not (len(left) == len(right) == len(feature) == tree.node_count > 0):
+        raise UnsafeModel(f"{what}: node arrays of different lengths")
+    internal = left != -1
+    if np.any((right == -1) != ~internal):
+        raise UnsafeModel(f"{what}: a node with one child")
+    if np.any(feature[internal] < 0) or np.any(feature[internal] >= tree.n_features):
+        raise UnsafeModel(f"{what}: a split feature index is outside the features")
+    _check_children(left, right, internal, what)
+
+
+def _ints(fields: dict[str, str], key: str, count: int, what: str) -> np.ndarray:
+    raw = fields.get(key, "")
+    try:
+        values = np.array(raw.split(), dtype=np.int64) if raw else np.zeros(0, np.int64)
+    except (ValueError, OverflowError):
+        raise UnsafeModel(f"{what}: {key} holds something else than integers") from None
+    if len(values) != count:
+        raise UnsafeModel(f"{what}: {count} values expected in {key}, got {len(values)}")
+    return values
+
+
+def check_lightgbm_text(text: str, n_features: int, what: str) -> None:
+    """LightGBM's text model: each tree's arrays in range (see the module docstring)."""
+    header, _, body = text.partition("\nTree=")
+    fields = dict(line.split("=", 1) for line in header.splitlines() if "=" in line)
+    try:
+        max_feature = int(fields.get("max_feature_idx", "-1"))
+    except ValueError:
+        raise UnsafeModel(f"{what}: max_feature_idx is not an integer") from None
+    if max_feature + 1 != n_features:
+        raise UnsafeModel(f"{what}: {max_feature + 1} features in the model text, "
+                          f"{n_features} expected")
+    trees = ("Tree=" + body).split("\nTree=") if body else []
+    for block in trees:
+        block = block.split("\nend of trees", 1)[0]
+        tree = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        name = f"{what} tree {tree.get('Tree', '?')}"
+        try:
+            leaves = int(tree["num_leaves"])
+            categorical = int(tree.get("num_cat", "0"))
+        except (KeyError, ValueError):
+            raise UnsafeModel(f"{name}: num_leaves or num_cat missing") from None
+        if not 1 <= leaves <= 1_000_000 or categorical:
+            raise UnsafeModel(f"{name}: {leaves} leaves, {categorical} categorical splits")
+        splits = leaves - 1
+        feature = _ints(tree, "split_feature", splits, name)
+        if np.any(feature < 0) or np.any(feature > max_feature):
+            raise UnsafeModel(f"{name}: a split feature index is outside the features")
+        node = np.arange(splits)
+        for key in ("left_child", "right_child"):
+            child = _ints(tree, key, splits, name)
+            to_split, to_leaf = child >= 0, child < 0
+            if np.any(child[to_split] <= node[to_split]) or np.any(child >= splits) \
+                    or np.any(~child[to_leaf] >= leaves):
+                raise UnsafeModel(f"{name}: a {key} index points outside the tree")
+        try:
+            thresholds = np.array(tree.get("threshold", "").split(), dtype=float)
+            values = np.array(tree.get("leaf_value", "").split(), dtype=float)
+        except ValueError:
+            raise UnsafeModel(f"{name}: a threshold or leaf value is not a number") from None
+        if len(thresholds) != splits or len(values) != leaves or np.isnan(thresholds).any() \
+                or not np.all(np.isfinite(values)):
+            raise UnsafeModel(f"{name}: thresholds or leaf values missing or not numbers")
+
+
+def check_kd_tree(tree, what: str) -> None:
+    data, index, nodes, bounds = tree.get_arrays()
+    n = len(data)
+    if n == 0 or not np.array_equal(np.sort(np.asarray(index)), np.arange(n)):
+        raise UnsafeModel(f"{what}: the index array is not a permutation of its {n} rows")
+    start, end = nodes["idx_start"], nodes["idx_end"]
+    if np.any(start < 0) or np.any(end > n) or np.any(start > end):
+        raise UnsafeModel(f"{what}: a node's range lies outside its {n} rows")
+    if bounds.shape != (2, len(nodes), data.shape[1]):
+        raise UnsafeModel(f"{what}: node bounds of shape {bounds.shape}")
+
+
+def check_model(model: Any) -> None:
+    """Walk ``model`` (a Pipeline and everything it holds) and check every tree and index
+    it contains; UnsafeModel names the first problem."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.neighbors import KDTree
+    from sklearn.tree._tree import Tree
+
+    from housing.models.lgbm import LightGBMRegressor
+
+    seen: set[int] = set()
+    stack: list[tuple[Any, str]] = [(model, type(model).__name__)]
+    while stack:
+        obj, where = stack.pop()
+        if id(obj) in seen or obj is None or isinstance(obj, (str, bytes, int, float, bool)):
+            continue
+        seen.add(id(obj))
+        # An unfitted estimator (a blend's template in ``estimators``) never predicts.
+        if isinstance(obj, HistGradientBoostingRegressor):
+            if hasattr(obj, "_predictors"):
+                check_hist_gradient_boosting(obj, where)
+            continue
+        if isinstance(obj, TreePredictor):
+            raise UnsafeModel(f"{where}: tree nodes outside a HistGradientBoosting model")
+        if isinstance(obj, LightGBMRegressor):
+            if hasattr(obj, "model_text_"):
+                check_lightgbm_text(obj.model_text_, int(obj.n_features_in_), where)
+            continue
+        if isinstance(obj, Tree):
+            check_sklearn_tree(obj, where)
+            continue
+        if isinstance(obj, KDTree):
+            check_kd_tree(obj, where)
+            continue
+        if isinstance(obj, np.ndarray):
+            if obj.dtype == object:
+                stack.extend((item, where) for item in obj.ravel())
+            continue
+        if isinstance(obj, dict):
+            stack.extend((v, f"{where}.{k}") for k, v in obj.items())
+        elif isinstance(obj, (list, tuple)):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(obj))
+        elif hasattr(obj, "__dict__"):
+            stack.extend((v, f"{where}.{k}") for k, v in vars(obj).items())

@@ -1,0 +1,144 @@
+"""A version whose tree or index arrays would read out of bounds is refused at load,
+before anything predicts with it, and the service keeps the version it serves."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import skops.io
+
+from housing.config import FEATURES
+from housing.deployment.model_check import UnsafeModel, check_model
+from housing.registry.serialization import load_skops_model
+
+
+@pytest.fixture(scope="module")
+def hgb_model(build_small_model, housing_frame):
+    return build_small_model(housing_frame.sample(n=1500, random_state=5), max_iter=20)
+
+
+@pytest.fixture(scope="module")
+def lgbm(housing_frame):
+    from housing.models.lgbm import LightGBMRegressor
+
+    sample = housing_frame.sample(n=1500, random_state=6)
+    return LightGBMRegressor(n_estimators=20, num_leaves=8).fit(
+        sample[list(FEATURES)], sample["MedHouseVal"])
+
+
+def round_trip(model, tmp_path):
+    """Stored and loaded as the registry does: skops, the project's allow-list."""
+    path = tmp_path / "model.skops"
+    skops.io.dump(model, path)
+    return load_skops_model(path)
+
+
+def test_the_models_this_project_trains_pass(hgb_model, lgbm, tmp_path):
+    check_model(round_trip(hgb_model, tmp_path))
+    check_model(round_trip(lgbm, tmp_path))
+
+
+def test_a_blend_of_the_served_shape_passes_and_is_checked_inside(build_small_model,
+                                                                  housing_frame, lgbm,
+                                                                  tmp_path):
+    """The production shape: a VotingRegressor of both members inside a
+    TransformedTargetRegressor, whose unfitted templates are skipped."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.ensemble import HistGradientBoostingRegressor, VotingRegressor
+
+    from housing.models.lgbm import LightGBMRegressor
+
+    sample = housing_frame.sample(n=1500, random_state=7)
+    X, y = sample[list(FEATURES)], sample["MedHouseVal"]
+    blend = TransformedTargetRegressor(
+        regressor=VotingRegressor([("hgb", HistGradientBoostingRegressor(max_iter=15)),
+                                   ("lgbm", LightGBMRegressor(n_estimators=15))]),
+        func=np.log1p, inverse_func=np.expm1).fit(X, y)
+    loaded = round_trip(blend, tmp_path)
+    check_model(loaded)
+    crafted = copy.deepcopy(blend)
+    lines = crafted.regressor_.estimators_[1].model_text_.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("split_feature="))
+    lines[at] = "split_feature=" + " ".join(["8"] * len(lines[at].split("=")[1].split()))
+    crafted.regressor_.estimators_[1].model_text_ = "\n".join(lines)
+    with pytest.raises(UnsafeModel, match="split feature index"):
+        check_model(round_trip(crafted, tmp_path))
+
+
+def first_split(predictor) -> int:
+    return int(np.flatnonzero(predictor.nodes["is_leaf"] == 0)[0])
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("left", 10**6, "left child index"),
+    ("right", 0, "right child index"),        # back to the root: a walk that never ends
+    ("feature_idx", 99, "split feature index"),
+    ("feature_idx", -1, "split feature index"),
+    ("num_threshold", np.nan, "not a number"),
+    ("is_categorical", 1, "categorical"),
+])
+def test_a_crafted_hist_gradient_boosting_node_is_refused(hgb_model, tmp_path, field, value,
+                                                          reason):
+    crafted = copy.deepcopy(hgb_model)
+    predictor = crafted[-1]._predictors[3][0]
+    predictor.nodes[field][first_split(predictor)] = value
+    with pytest.raises(UnsafeModel, match=reason):
+        check_model(round_trip(crafted, tmp_path))
+
+
+@pytest.mark.parametrize("key, reason", [
+    ("left_child", "left_child index"), ("split_feature", "split feature index")])
+def test_a_crafted_lightgbm_tree_is_refused(lgbm, tmp_path, key, reason):
+    crafted = copy.deepcopy(lgbm)
+    lines = crafted.model_text_.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"{key}="))
+    values = lines[at].split("=", 1)[1].split()
+    values[0] = "5000" if key == "left_child" else "42"
+    lines[at] = f"{key}=" + " ".join(values)
+    crafted.model_text_ = "\n".join(lines)
+    with pytest.raises(UnsafeModel, match=reason):
+        check_model(round_trip(crafted, tmp_path))
+
+
+def test_a_crafted_kd_tree_is_refused(tmp_path):
+    from sklearn.neighbors import KDTree
+
+    tree = KDTree(np.random.default_rng(0).normal(size=(200, 2)))
+    state = list(tree.__getstate__())
+    state[1] = np.array(state[1], copy=True)
+    state[1][0] = 10**6  # an index array entry past the data
+    crafted = KDTree.__new__(KDTree)
+    crafted.__setstate__(tuple(state))
+    with pytest.raises(UnsafeModel, match="permutation"):
+        check_model({"neighbours": crafted})
+    check_model({"neighbours": tree})
+
+
+@pytest.fixture
+def own_store(tmp_path, register_small_model, store_in):
+    """A store of its own: this test overwrites its artifact."""
+    with store_in(tmp_path):
+        register_small_model(tmp_path, max_iter=20)
+        yield tmp_path
+
+
+def test_the_service_refuses_a_crafted_artifact_and_keeps_serving(own_store):
+    """The registry's artifact is replaced on disk (whoever can write the artifact store
+    could): a new holder refuses it, naming the problem; nothing predicts with it."""
+    from housing.deployment.model_store import ModelHolder
+
+    store = own_store
+    serving = ModelHolder("california-housing", "production")
+    assert serving.refresh() and serving.current is not None
+    [artifact] = [p for p in store.rglob("model.skops")]
+    crafted = copy.deepcopy(serving.current.model)
+    predictor = crafted[-1]._predictors[1][0]
+    predictor.nodes["left"][first_split(predictor)] = 10**6
+    skops.io.dump(crafted, artifact)
+    fresh = ModelHolder("california-housing", "production")
+    assert not fresh.refresh() and fresh.current is None
+    assert "UnsafeModel" in fresh.last_error and "left child index" in fresh.last_error
+    row = np.array([[8.3, 41.0, 6.9, 1.0, 322.0, 2.5, 37.88, -122.23]])
+    assert np.isfinite(serving.current.predict(row)).all()  # the old version still serves

@@ -42,7 +42,7 @@ STAGE_HELP: dict[str, str] = {
 
 # Stages (and commands) that talk to the shared stores check them first.
 TRACKING_USERS = frozenset({"monitor", "tune", "register", "promote", "rollback", "history",
-                            "review"})
+                            "review", "quarantine"})
 
 
 def check_stores(command: str, params=None) -> None:
@@ -77,6 +77,7 @@ def _simulate(args: argparse.Namespace) -> None:
     simulate.run(stream_path=args.stream, production_dir=external_path(args.production_dir),
                  scenario=args.scenario, rows=args.rows, seed=args.seed, batch=args.batch,
                  features=args.features, labels=args.labels, url=args.url,
+                 traffic=args.traffic,
                  api_key=os.environ.get("HOUSING_API_KEY"))
 
 
@@ -115,6 +116,31 @@ def _review(args: argparse.Namespace) -> None:
     print(path)
 
 
+def _quarantine(args: argparse.Namespace) -> int:
+    from housing.config import MODEL_NAME
+    from housing.monitoring import quarantine
+    from housing.registry.lookup import alias_version
+
+    path = STAGE_PATHS["monitor"]().resolved().accepted
+    gate = quarantine.read_gate(path)
+    if args.action == "list":
+        print("\n".join(quarantine.describe(gate)))
+        return 0
+    if not args.batch:
+        raise ValueError(f"quarantine {args.action} needs the batch's name")
+    updated, done = getattr(quarantine, args.action)(gate, args.batch)
+    check_stores("quarantine")
+    quarantine.write_gate(updated, path)
+    version = alias_version(MODEL_NAME, "production")
+    if version is not None:
+        from housing.registry.events import record_event
+
+        record_event(MODEL_NAME, version, {"event": args.action, "batch": args.batch,
+                                           "reason": args.reason})
+    print(done)
+    return 0
+
+
 def _stack(args: argparse.Namespace) -> int:
     from housing import stack
 
@@ -140,8 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="make a production batch from the stream pool")
     p.set_defaults(func=_simulate)
-    p.add_argument("--scenario", required=True, help="none, income_inflation, geo_inland, "
-                   "geo_coastal_south or concept_bay_area")
+    p.add_argument("--scenario", required=True, help="a shift: none, income_inflation, "
+                   "geo_inland, geo_coastal_south, age_old, concept_bay_area; or a data bug: "
+                   "bug_population_thousands, bug_income_hundred_thousands, "
+                   "bug_income_dollars, bug_age_months, bug_rooms_total, "
+                   "bug_occupancy_total, bug_age_stuck, bug_income_missing")
     p.add_argument("--rows", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", default="", help="batch name; default <scenario>-s<seed>")
@@ -151,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the batch's feature file (--no-features with --url)")
     p.add_argument("--labels", action="store_true", help="also write the labels file")
     p.add_argument("--url", default="", help="send the rows to this running service")
+    p.add_argument("--traffic", choices=("test", "production"), default="test",
+                   help="how --url marks the rows: test (left out of monitoring) or "
+                   "production (analysed like real traffic)")
 
     p = sub.add_parser("promote", help="move production to a registered version through the "
                        "release gate (the reviewed step after an experiment)")
@@ -179,6 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("history", help="the registry's promotion history, rollbacks included")
     p.set_defaults(func=_history)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    p = sub.add_parser("quarantine", help="the batches the monitor holds back as data bugs: "
+                       "list them, release one (its rows may be used) or drop one for good")
+    p.set_defaults(func=_quarantine)
+    p.add_argument("action", choices=("list", "release", "drop"), nargs="?", default="list")
+    p.add_argument("batch", nargs="?", default="")
+    p.add_argument("--reason", default="", help="recorded in housing history")
 
     p = sub.add_parser("stack", help="the local team stack: PostgreSQL databases, an MLflow "
                        "tracking server, a DVC remote")

@@ -66,6 +66,10 @@ class MonitorParams(StageParams):
     min_drifted_features: Annotated[Int, Field(ge=1, le=len(FEATURES))]
     use_multivariate: Bool
     max_rmse_increase: Annotated[Float, Field(ge=0)]
+    max_outside_share: Annotated[Float, Field(ge=0, lt=1)]
+    max_missing_share: Annotated[Float, Field(ge=0, lt=1)]
+    max_mode_share: Annotated[Float, Field(gt=0, lt=1)]
+    dle_max_outside_share: Annotated[Float, Field(ge=0, lt=1)]
 
 
 class PrepareParams(StageParams):

@@ -10,11 +10,11 @@ from housing.monitoring.simulate import simulate_batch
 
 
 @pytest.fixture(scope="module")
-def setup(housing_frame, build_small_model):
+def setup(housing_frame, build_small_model, pipeline_params):
     splits = split_dataset(housing_frame, stream_fraction=0.1, seed=42)
     model = build_small_model(splits.train, max_iter=100)
     reference = splits.test.assign(**{PREDICTION: model.predict(splits.test[list(FEATURES)])})
-    return splits, model, Monitors(reference, chunk_size=1000, ks_threshold=0.07)
+    return splits, model, Monitors(reference, pipeline_params.monitor)
 
 
 def findings(setup, scenario, seed):
@@ -36,3 +36,19 @@ def test_iid_batch_shows_no_drift_and_a_shift_does(setup):
     assert findings(setup, "none", 0).drifted_features == ()
     drifted = findings(setup, "income_inflation", 0).drifted_features
     assert "MedInc" in drifted
+
+
+@pytest.mark.parametrize("scenario", ["bug_income_missing", "bug_population_thousands"])
+def test_a_data_bug_is_found_and_its_estimate_marked_by_the_rows_outside(setup, scenario):
+    """Missing values go through NannyML's calculators; the batch's findings name the
+    feature, and most of its rows are outside the reference's support."""
+    found = findings(setup, scenario, 0)
+    feature = "MedInc" if scenario == "bug_income_missing" else "Population"
+    assert any(message.startswith(feature) for message in found.quality), found.quality
+    assert found.outside_share > 0.3 and np.isfinite(found.estimated_rmse)
+
+
+def test_natural_shifts_have_no_quality_finding(setup):
+    for scenario in ("none", "income_inflation", "geo_inland", "age_old"):
+        found = findings(setup, scenario, 1)
+        assert found.quality == () and found.outside_share < 0.02, (scenario, found)

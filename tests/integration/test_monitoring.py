@@ -30,6 +30,10 @@ def review_metrics(ws) -> dict:
     return json.loads((ws / "reports/monitoring.json").read_text())
 
 
+NOTHING = {"accepted_batches": 0, "accepted_rows": 0, "quarantined_batches": 0,
+           "quarantined_rows": 0, "unreliable_estimates": 0}
+
+
 def test_iid_batch_skips_training(workspace):
     run(["housing", "simulate", "--scenario", "none", "--rows", "1000", "--seed", "1",
          "--labels"], workspace)
@@ -42,8 +46,54 @@ def test_iid_batch_skips_training(workspace):
     batch = report["batches"]["none-s1"]
     assert batch["drifted_features"] == 0 and batch["realized_rmse"] is not None
     assert json.loads((workspace / "data/accepted_batches.json").read_text()) == {"batches": []}
-    assert review_metrics(workspace) == {"accepted_batches": 0, "accepted_rows": 0}
+    assert review_metrics(workspace) == NOTHING
     assert model_versions(workspace) == [1]
+
+
+def test_a_marked_burst_leaves_the_verdict_unchanged(workspace, gunicorn_service):
+    """A shifted burst sent through the real service by `housing simulate --url`, which
+    marks its rows as test traffic: logged, and left out by the monitor."""
+    before = review_metrics(workspace), monitoring(workspace)["rows_analysed"]
+    with gunicorn_service(workspace, {}) as (base, _, _):
+        run(["housing", "simulate", "--scenario", "geo_inland", "--rows", "1500", "--seed",
+             "9", "--batch", "load-burst", "--no-features", "--url", base], workspace)
+    logged = [json.loads(line) for path in (workspace / "data/predictions").glob("*.jsonl")
+              for line in path.read_text().splitlines()]
+    assert len(logged) == 1500 and all(line["traffic"] == "test" for line in logged)
+    run(["dvc", "repro"], workspace)
+    report = monitoring(workspace)
+    assert (review_metrics(workspace), report["rows_analysed"]) == before
+    assert "load-burst" not in report["batches"] and report["retrain"] is False
+
+
+def test_a_labelled_data_bug_is_quarantined_never_trained_on_and_dropped(workspace):
+    """Population sent in thousands, with labels: "data quality", not drift; the batch is
+    quarantined in the gate file, the report and the history, and no training stage runs
+    (prepare reruns on the changed gate file and writes the same outputs)."""
+    run(["housing", "simulate", "--scenario", "bug_population_thousands", "--rows", "1000",
+         "--seed", "3", "--labels"], workspace)
+    result = run(["dvc", "repro"], workspace)
+    for stage in TRAINING_STAGES[1:]:
+        assert f"Stage '{stage}' didn't change, skipping" in result.stdout
+    report = monitoring(workspace)
+    batch = report["batches"]["bug_population_thousands-s3"]
+    assert report["quarantined"] == ["bug_population_thousands-s3"] and not report["retrain"]
+    assert batch["status"] == "data quality" and batch["estimate_reliable"] is False
+    assert any("Population: median" in r and "1/10^3" in r for r in report["reasons"])
+    assert not any("drift in" in r for r in report["reasons"])
+    gate = json.loads((workspace / "data/accepted_batches.json").read_text())
+    assert gate["batches"] == [] and gate["quarantined"][0]["rows"] == 1000
+    assert review_metrics(workspace) == {**NOTHING, "quarantined_batches": 1,
+                                         "quarantined_rows": 1000, "unreliable_estimates": 1}
+    history = run(["housing", "history"], workspace).stdout
+    assert "quarantine: batch bug_population_thousands-s3 (1000 rows)" in history
+    dropped = run(["housing", "quarantine", "drop", "bug_population_thousands-s3"], workspace)
+    assert "dropped batch 'bug_population_thousands-s3' (1000 rows)" in dropped.stdout
+    run(["dvc", "repro"], workspace)
+    assert "bug_population_thousands-s3" not in monitoring(workspace)["batches"]
+    assert review_metrics(workspace) == NOTHING
+    listed = run(["housing", "quarantine"], workspace).stdout
+    assert listed.startswith("dropped: bug_population_thousands-s3")
 
 
 def test_covariate_shift_with_labels_retrains_and_registers(workspace):
@@ -57,7 +107,7 @@ def test_covariate_shift_with_labels_retrains_and_registers(workspace):
     assert any("geo_inland-s2" in reason for reason in report["reasons"])
     accepted = json.loads((workspace / "data/accepted_batches.json").read_text())["batches"]
     assert {b["batch"] for b in accepted} == {"none-s1", "geo_inland-s2"}
-    assert review_metrics(workspace) == {"accepted_batches": 2, "accepted_rows": 2000}
+    assert review_metrics(workspace) == {**NOTHING, "accepted_batches": 2, "accepted_rows": 2000}
     assert model_versions(workspace) == [1, 2]
     # The accepted rows joined the training set; the test set did not change.
     metrics = json.loads((workspace / "reports/metrics.json").read_text())

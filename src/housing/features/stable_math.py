@@ -12,7 +12,9 @@ AMD EPYC than on an Intel Xeon).
 So these functions return the correctly rounded float64, which is one value whatever
 the CPU. The extended-precision result decides the rounding except when it lies within
 MARGIN extended ulps of a rounding boundary (under 1% of values; MARGIN is well beyond
-the routines' error); those few are recomputed with mpmath at 128 bits.
+the routines' error); those few are recomputed with mpmath at 128 bits. A result in
+float64's subnormal range is rounded the same way on the subnormal grid (multiples of
+2**-1074), vectorised: no value takes a slow path only for being tiny.
 """
 
 from __future__ import annotations
@@ -28,33 +30,41 @@ _TINY = np.finfo(np.float64).tiny  # below it float64 keeps fewer bits: always r
 
 
 def _recompute(x: np.ndarray, out: np.ndarray, near: np.ndarray, mp_name: str) -> np.ndarray:
-    """``out`` with the values near a rounding boundary (or subnormal) from mpmath."""
+    """``out`` (flat) with the values near a rounding boundary from mpmath."""
     import mpmath
 
     fn = getattr(mpmath, mp_name)
-    flat, source = out.reshape(-1), np.broadcast_to(x, out.shape).reshape(-1)
-    redo = near.reshape(-1) | ((np.abs(flat) < _TINY) & (flat != 0))
     with mpmath.workprec(128):
-        for i in np.flatnonzero(redo):
-            flat[i] = float(fn(mpmath.mpf(float(source[i]))))
+        for i in np.flatnonzero(near):
+            out[i] = float(fn(mpmath.mpf(float(x[i]))))
     return out
 
 
 def _correctly_rounded(ufunc: np.ufunc, mp_name: str):
     def apply(x) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
-        wide = ufunc(x.astype(np.longdouble))
+        flat = x.reshape(-1)
+        wide = ufunc(flat.astype(np.longdouble))
         out = wide.astype(np.float64)
         # The x87 format holds a 64-bit significand (the first 8 of its 16 bytes); float64
         # keeps the top 53 bits, so the low 11 say how far the wide result is from the
         # rounding boundary at 0x400: near it when (low - 0x400 + MARGIN) mod 2048 is at
         # most 2 * MARGIN. Zeros, infinities and NaNs have zero low bits.
-        low = np.ascontiguousarray(wide).view(np.uint64)[..., ::2] if wide.ndim \
-            else np.asarray(wide).reshape(1).view(np.uint64)[::2]
+        low = np.ascontiguousarray(wide).view(np.uint64)[::2]
         near = ((low + _SHIFT) & _LOW) <= _WIDTH
-        if near.any() or np.abs(out).min(initial=np.inf) < _TINY:
-            out = _recompute(x, np.array(out, copy=True), near, mp_name)
-        return out[()] if np.ndim(out) == 0 else out
+        tiny = (np.abs(wide) < _TINY) & (wide != 0)
+        if tiny.any():
+            # Subnormal results have fewer bits: in units of 2**-1074 (exact, a power of
+            # two) the float64 is the nearest integer, undecided within MARGIN wide ulps
+            # of a half.
+            units = np.ldexp(wide[tiny], 1074)
+            frac = units - np.floor(units)
+            near[tiny] = np.abs(frac - 0.5) <= MARGIN * np.spacing(np.abs(units))
+            out[tiny] = np.ldexp(np.rint(units).astype(np.float64), -1074)
+        if near.any():
+            out = _recompute(flat, out, near, mp_name)
+        out = out.reshape(x.shape)
+        return out[()] if out.ndim == 0 else out
 
     apply.__name__ = ufunc.__name__
     apply.__doc__ = f"``np.{ufunc.__name__}``, correctly rounded: the same bits on every CPU."

@@ -1,6 +1,7 @@
-"""The monitor stage's analysis: NannyML drift and performance estimation against the
-production version's reference, the retrain verdict, and the figures. Imported only when
-there is something new to analyse (see monitor.run)."""
+"""The monitor stage's analysis: data quality (housing.monitoring.quality), NannyML drift
+and performance estimation against the production version's reference, the retrain
+verdict and quarantine, and the figures. Imported only when there is something new to
+analyse (see monitor.run)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,19 @@ import numpy as np
 import pandas as pd
 
 from housing.config import FEATURES, TARGET, MonitorPaths
-from housing.data.production import BATCH, RECORD_ID, batch_digest, production_frame
+from housing.data.production import (
+    BATCH,
+    RECORD_ID,
+    batch_digest,
+    check_batch_name,
+    features_digest,
+    production_frame,
+)
+from housing.data.validate import validation_problems
 from housing.io import atomic_path, write_csv, write_json, write_parquet
 from housing.models.metrics import rmse
+from housing.monitoring import quality
+from housing.monitoring.quarantine import Gate, read_gate, write_gate
 from housing.monitoring.rules import BatchFindings, accepted_batches, retrain_verdict
 from housing.params import MonitorParams
 
@@ -25,17 +36,23 @@ DRIFT_METHODS = ("kolmogorov_smirnov", "jensen_shannon", "wasserstein")
 
 
 class Monitors:
-    """NannyML calculators fitted once on the reference."""
+    """The data-quality profile and NannyML calculators, fitted once on the reference."""
 
-    def __init__(self, reference: pd.DataFrame, *, chunk_size: int, ks_threshold: float):
+    def __init__(self, reference: pd.DataFrame, params: MonitorParams,
+                 ranges: dict[str, dict[str, float]] | None = None):
         import nannyml as nml
         from nannyml.thresholds import ConstantThreshold
 
-        self.chunk_size = chunk_size
+        chunk_size = self.chunk_size = params.chunk_size
+        self.profile = quality.profile(reference, ranges)
+        self.quality_rule = quality.QualityRule(max_outside_share=params.max_outside_share,
+                                                max_missing_share=params.max_missing_share,
+                                                max_mode_share=params.max_mode_share)
         self.univariate = nml.UnivariateDriftCalculator(
             column_names=list(FEATURES), continuous_methods=list(DRIFT_METHODS),
             chunk_size=chunk_size,
-            thresholds={"kolmogorov_smirnov": ConstantThreshold(lower=None, upper=ks_threshold)},
+            thresholds={"kolmogorov_smirnov": ConstantThreshold(lower=None,
+                                                                upper=params.ks_threshold)},
         ).fit(reference)
         self.multivariate = nml.DataReconstructionDriftCalculator(
             column_names=list(FEATURES), chunk_size=chunk_size).fit(reference)
@@ -43,8 +60,11 @@ class Monitors:
                            y_true=TARGET, metrics=["rmse", "mae"], chunk_size=chunk_size,
                            tune_hyperparameters=False).fit(reference)
 
-    def findings(self, batch: str, rows: pd.DataFrame) -> tuple[BatchFindings, dict[str, Any]]:
-        """Drift and estimated/realized performance of one batch."""
+    def findings(self, batch: str, rows: pd.DataFrame, *,
+                 released: bool = False) -> tuple[BatchFindings, dict[str, Any]]:
+        """Data quality, drift and estimated/realized performance of one batch."""
+        found = quality.findings(rows, self.profile, self.quality_rule)
+        outside = quality.outside_share(rows, self.profile)
         analysis = rows[[*FEATURES, PREDICTION]].reset_index(drop=True)
         uni = self.univariate.calculate(analysis).filter(period="analysis").to_df()
         drifted = tuple(f for f in FEATURES
@@ -60,20 +80,23 @@ class Monitors:
             realized = rmse(labelled[TARGET], labelled[PREDICTION])
         finding = BatchFindings(batch=batch, rows=len(rows), estimated_rmse=estimated,
                                 realized_rmse=realized, drifted_features=drifted,
-                                multivariate_alert=multivariate_alert)
+                                multivariate_alert=multivariate_alert,
+                                quality=tuple(f.message for f in found),
+                                outside_share=outside, released=released)
         ks = {f: round(float(uni[(f, "kolmogorov_smirnov", "value")].max()), 6)
               for f in FEATURES}
         return finding, {"ks": ks, "reconstruction_error":
-                         round(float(multi[("reconstruction_error", "value")].max()), 6)}
+                         round(float(multi[("reconstruction_error", "value")].max()), 6),
+                         "quality": [f.to_dict() for f in found]}
 
 
-def production_reference(name: str, version: int) -> tuple[pd.DataFrame, Any]:
-    """(reference frame, scoring model) of a registered version."""
+def production_reference(name: str, version: int) -> tuple[pd.DataFrame, Any, dict]:
+    """(reference frame, scoring model, training ranges) of a registered version."""
     from housing.registry import store
 
     run_id = store.get_version(name, version).run_id
     reference = store.reference_frame(run_id).rename(columns={"prediction": PREDICTION})
-    return reference, store.load_model(name, version)
+    return reference, store.load_model(name, version), store.feature_ranges(run_id)
 
 
 def save_figures(details: dict[str, dict], reference_rmse: float, ks_threshold: float,
@@ -132,53 +155,90 @@ def snapshot_accepted(rows: pd.DataFrame, accepted: list[dict], previous: list[d
             continue
         batch = rows[(rows[BATCH] == entry["batch"]) & rows[TARGET].notna()]
         write_parquet(batch[[RECORD_ID, *FEATURES, TARGET]].sort_values(RECORD_ID)
-                      .reset_index(drop=True), accepted_dir / f"{entry['batch']}.parquet")
+                      .reset_index(drop=True),
+                      accepted_dir / f"{check_batch_name(entry['batch'])}.parquet")
+
+
+MAP_POINTS = 2000  # per batch and for the reference: what the dashboard's map draws
+
+
+def map_points(rows: pd.DataFrame, limit: int = MAP_POINTS) -> list[list[float]]:
+    """At most ``limit`` (longitude, latitude) pairs of ``rows``, an evenly spaced,
+    deterministic subsample: the dashboard's map reads these, never the raw files."""
+    step = max(1, -(-len(rows) // limit))
+    picked = rows.iloc[::step][["Longitude", "Latitude"]].to_numpy(float).round(4)
+    return picked.tolist()
 
 
 def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
-            seen: dict[str, Any], previous: list[dict], figures: bool = True) -> dict:
-    """Analyse the production batches not yet accepted into training; write the monitor's
-    outputs (the gate file only when it changes)."""
+            seen: dict[str, Any], gate: Gate, figures: bool = True) -> dict:
+    """Analyse the production batches not yet accepted into training (nor dropped); write
+    the monitor's outputs (the gate file only when it changes)."""
     version = seen["production_version"]
-    accepted_names = {b["batch"] for b in previous}
+    previous = gate.accepted
+    skipped = {b["batch"] for b in previous} | {b["batch"] for b in gate.dropped}
+    released = {b["batch"]: b["md5"] for b in gate.released}
     production = production_frame(paths.production_dir, paths.predictions_dir)
-    new = production[~production[BATCH].isin(accepted_names)]
+    new = production[~production[BATCH].isin(skipped)]
     summary: dict[str, Any] = {**seen, "batches": {}, "retrain": False, "alert": False,
-                               "reasons": [], "rows_analysed": 0}
-    accepted = previous
+                               "reasons": [], "rows_analysed": 0, "quarantined": []}
+    accepted, quarantined = previous, gate.quarantined
     if version is None:
         summary["reasons"] = ["no production model yet: the pipeline trains as usual"]
     elif new.empty:
         summary["reasons"] = ["no new production data"]
     else:
-        reference, model = production_reference(model_name, version)
+        reference, model, ranges = production_reference(model_name, version)
         reference_rmse = rmse(reference[TARGET], reference[PREDICTION])
-        monitors = Monitors(reference, chunk_size=params.chunk_size,
-                            ks_threshold=params.ks_threshold)
+        monitors = Monitors(reference, params, ranges)
         new = new.assign(**{PREDICTION: model.predict(new[list(FEATURES)])})
-        batches, details = [], {}
+        batches, details, digests = [], {}, {}
         for name, rows in new.groupby(BATCH, sort=True):
-            finding, extra = monitors.findings(str(name), rows)
+            name = str(name)
+            digests[name] = features_digest(rows)
+            finding, extra = monitors.findings(name, rows,
+                                               released=released.get(name) == digests[name])
             batches.append(finding)
-            details[str(name)] = {
+            details[name] = {
                 "rows": finding.rows, "estimated_rmse": round(finding.estimated_rmse, 6),
                 "realized_rmse": None if finding.realized_rmse is None
                 else round(finding.realized_rmse, 6),
                 "labelled_rows": int(rows[TARGET].notna().sum()),
                 "drifted_features": len(finding.drifted_features),
-                "multivariate_alert": finding.multivariate_alert, **extra}
+                "multivariate_alert": finding.multivariate_alert,
+                "outside_share": round(finding.outside_share, 6),
+                "released": finding.released, **extra,
+                "map": map_points(rows)}
         verdict = retrain_verdict(batches, reference_rmse, params)
-        labelled = [{"batch": str(name), "rows": int(rows[TARGET].notna().sum()),
-                     "md5": batch_digest(rows[rows[TARGET].notna()])}
-                    for name, rows in new.groupby(BATCH, sort=True) if rows[TARGET].notna().any()]
+        for judged in verdict.batches:
+            details[judged.batch].update(status=judged.status,
+                                         estimate_reliable=judged.estimate_reliable)
+        labelled, reasons = [], list(verdict.reasons)
+        for name, rows in new.groupby(BATCH, sort=True):
+            rows = rows[rows[TARGET].notna()]
+            if rows.empty:
+                continue
+            problems = validation_problems(rows[[*FEATURES, TARGET]])
+            if problems:  # prepare would refuse these rows (a batch released as it is)
+                if verdict.retrain and str(name) not in verdict.quarantined:
+                    reasons.append(f"{name}: not accepted: its labelled rows break the "
+                                   f"schema ({'; '.join(problems)})")
+                continue
+            labelled.append({"batch": str(name), "rows": len(rows), "md5": batch_digest(rows),
+                             "outside_share": details[str(name)]["outside_share"]})
         accepted = accepted_batches(previous, labelled, verdict)
+        quarantined = [{"batch": b.batch, "rows": b.rows, "md5": digests[b.batch],
+                        "findings": list(b.quality),
+                        "outside_share": details[b.batch]["outside_share"]}
+                       for b in batches if b.batch in verdict.quarantined]
+        record_quarantine(model_name, version, gate.quarantined, quarantined)
         snapshot_accepted(new, accepted, previous, paths.accepted_dir)
-        reasons = list(verdict.reasons)
-        if verdict.retrain and not labelled:
+        if verdict.retrain and not any(b["batch"] not in verdict.quarantined for b in labelled):
             reasons.append("alert, but no labelled batch yet: training waits for labels")
         summary.update({"reference_rmse": round(reference_rmse, 6), "batches": details,
-                        "retrain": verdict.retrain and bool(labelled), "alert": verdict.retrain,
-                        "reasons": reasons,
+                        "reference_map": map_points(reference),
+                        "retrain": accepted != previous, "alert": verdict.retrain,
+                        "quarantined": list(verdict.quarantined), "reasons": reasons,
                         "rows_analysed": int(len(new))})
         write_csv(pd.DataFrame([{"batch": k, "estimated_rmse": v["estimated_rmse"],
                                  "realized_rmse": v["realized_rmse"],
@@ -193,8 +253,28 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
     paths.figures_dir.mkdir(parents=True, exist_ok=True)
     paths.accepted_dir.mkdir(parents=True, exist_ok=True)
     summary["accepted_batches"] = len(accepted)
+    summary["released"] = [b["batch"] for b in gate.released]
+    summary["dropped"] = [b["batch"] for b in gate.dropped]
     write_json(summary, paths.state)
-    if accepted != previous or not paths.accepted.exists():
-        write_json({"batches": accepted}, paths.accepted)
+    updated = Gate(accepted=accepted, quarantined=quarantined, released=gate.released,
+                   dropped=gate.dropped)
+    if updated != gate or not paths.accepted.exists():
+        write_gate(updated, paths.accepted)
     logger.info("monitor: %s", "; ".join(summary["reasons"]) or "no alert")
     return summary
+
+
+def record_quarantine(model_name: str, version: int, before: list[dict],
+                      now: list[dict]) -> None:
+    """A history event (housing history) on the production version for each batch that
+    entered quarantine in this run."""
+    from housing.registry.events import record_event
+
+    known = {(b["batch"], b["md5"]) for b in before}
+    for entry in now:
+        if (entry["batch"], entry["md5"]) not in known:
+            record_event(model_name, version, {"event": "quarantine", "batch": entry["batch"],
+                                               "rows": entry["rows"],
+                                               "reasons": entry["findings"]})
+            logger.warning("monitor: batch %s quarantined: %s", entry["batch"],
+                           "; ".join(entry["findings"]))

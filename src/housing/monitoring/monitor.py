@@ -16,6 +16,7 @@ from pathlib import Path
 
 from housing.config import MODEL_NAME, MonitorPaths
 from housing.io import file_md5, read_json, write_json
+from housing.monitoring.quarantine import Gate, read_gate
 from housing.params import MonitorParams
 from housing.registry.lookup import alias_version
 
@@ -35,35 +36,41 @@ def data_fingerprint(*folders: Path) -> str:
     return digest.hexdigest()
 
 
-def review_metrics(accepted: list[dict]) -> dict[str, int]:
-    """The monitor's DVC metric: what it has accepted into training. It depends only on
-    data/accepted_batches.json, which DVC holds, so a clone reproduces it; per-batch
-    findings, hashes and the production version stay in the local state file."""
-    return {"accepted_batches": len(accepted),
-            "accepted_rows": sum(int(b.get("rows", 0)) for b in accepted)}
+def review_metrics(gate: Gate, params: MonitorParams) -> dict[str, int]:
+    """The monitor's DVC metric: what it has accepted into training and what it holds in
+    quarantine, and how many of those batches DLE could not judge reliably (their rows
+    left the reference's support). It depends only on data/accepted_batches.json, which
+    DVC holds, so a clone reproduces it; per-batch findings, hashes and the production
+    version stay in the local state file."""
+    judged = [*gate.accepted, *gate.quarantined]
+    return {"accepted_batches": len(gate.accepted),
+            "accepted_rows": sum(int(b.get("rows", 0)) for b in gate.accepted),
+            "quarantined_batches": len(gate.quarantined),
+            "quarantined_rows": sum(int(b.get("rows", 0)) for b in gate.quarantined),
+            "unreliable_estimates": sum(float(b.get("outside_share", 0.0))
+                                        > params.dle_max_outside_share for b in judged)}
 
 
 def run(params: MonitorParams, paths: MonitorPaths, *, figures: bool = True,
         model_name: str = MODEL_NAME) -> dict:
     """Analyse new production data against the production version; update the gate file,
     the review metrics and the local state."""
-    previous = read_json(paths.accepted)["batches"] if paths.accepted.exists() else []
+    gate = read_gate(paths.accepted)
     seen = {"production_version": alias_version(model_name, PRODUCTION),
             "data_fingerprint": data_fingerprint(paths.production_dir, paths.predictions_dir),
-            "params": params.model_dump()}
+            "params": params.model_dump(), "decisions": gate.decisions()}
     last = read_json(paths.state) if paths.state.exists() else {}
     if (all(last.get(k) == v for k, v in seen.items()) and paths.plots.exists()
             and paths.accepted.exists() and paths.accepted_dir.is_dir()):
-        if not paths.metrics.exists() or read_json(paths.metrics) != review_metrics(previous):
-            write_json(review_metrics(previous), paths.metrics)
+        if not paths.metrics.exists() or read_json(paths.metrics) != review_metrics(gate, params):
+            write_json(review_metrics(gate, params), paths.metrics)
         logger.info("monitor: nothing new since the last run (production version %s, same "
                     "production data); outputs left as they are", seen["production_version"])
         return last
 
     from housing.monitoring.analysis import analyse
 
-    summary = analyse(params, paths, model_name=model_name, seen=seen, previous=previous,
+    summary = analyse(params, paths, model_name=model_name, seen=seen, gate=gate,
                       figures=figures)
-    accepted = read_json(paths.accepted)["batches"]
-    write_json(review_metrics(accepted), paths.metrics)
+    write_json(review_metrics(read_gate(paths.accepted), params), paths.metrics)
     return summary

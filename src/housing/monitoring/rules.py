@@ -1,15 +1,33 @@
-"""The retrain rule: from NannyML's per-batch findings to one decision. Pure, no I/O."""
+"""The retrain rule: from the per-batch findings (data quality, NannyML's drift and
+performance estimate) to one decision, and the gate that decides what training may use.
+Pure, no I/O.
+
+Each batch gets one status:
+- "data quality": the batch is wrong rather than different (housing.monitoring.quality).
+  It is quarantined: never accepted into training, with or without labels, and it calls
+  for no retraining, until an operator releases it (``housing quarantine release``).
+- "drift": a shift calls for retraining (drifting features, realized RMSE, or DLE's
+  estimated RMSE when the estimate is reliable).
+- "ok": nothing calls for retraining.
+
+DLE's estimate is reliable only while the batch stays inside the reference's support
+(at most ``dle_max_outside_share`` of its rows outside): beyond that DLE extrapolates.
+An unreliable estimate is never the only evidence for retraining (it does not alert), nor
+against it (the batch's reasons say the decision waits for labels).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from housing.params import MonitorParams
+
+DATA_QUALITY, DRIFT, OK = "data quality", "drift", "ok"
 
 
 @dataclass(frozen=True)
 class BatchFindings:
-    """What NannyML found for one production batch."""
+    """What the checks found for one production batch."""
 
     batch: str
     rows: int
@@ -17,48 +35,82 @@ class BatchFindings:
     realized_rmse: float | None = None
     drifted_features: tuple[str, ...] = ()
     multivariate_alert: bool = False
+    quality: tuple[str, ...] = ()  # data-quality findings, one sentence each
+    outside_share: float = 0.0     # rows outside the reference's support
+    released: bool = False         # an operator released it from quarantine
+
+
+@dataclass(frozen=True)
+class BatchVerdict:
+    batch: str
+    status: str
+    estimate_reliable: bool
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Verdict:
     retrain: bool
     reasons: tuple[str, ...] = field(default_factory=tuple)
+    quarantined: tuple[str, ...] = ()
+    batches: tuple[BatchVerdict, ...] = ()
 
-    def to_dict(self) -> dict:
-        return asdict(self) | {"reasons": list(self.reasons)}
+
+def estimate_reliable(findings: BatchFindings, rule: MonitorParams) -> bool:
+    return findings.outside_share <= rule.dle_max_outside_share
 
 
-def batch_alerts(findings: BatchFindings, reference_rmse: float, rule: MonitorParams) -> list[str]:
-    """Every reason this batch calls for retraining; empty when it does not."""
-    bar = reference_rmse * (1.0 + rule.max_rmse_increase)
+def judge(findings: BatchFindings, reference_rmse: float, rule: MonitorParams) -> BatchVerdict:
+    """One batch's status and every reason for it."""
+    name = findings.batch
+    reliable = estimate_reliable(findings, rule)
     reasons = []
-    if findings.estimated_rmse > bar:
-        reasons.append(f"{findings.batch}: estimated RMSE {findings.estimated_rmse:.4f} > "
-                       f"{bar:.4f} (reference {reference_rmse:.4f} + "
-                       f"{rule.max_rmse_increase:.0%})")
+    if not reliable:
+        reasons.append(f"{name}: DLE estimate unreliable: {findings.outside_share:.1%} of rows "
+                       f"outside the reference's support (bound "
+                       f"{rule.dle_max_outside_share:.0%}); it is not counted")
+    if findings.quality and not findings.released:
+        return BatchVerdict(name, DATA_QUALITY, reliable, (
+            *(f"{name}: data quality: {message}" for message in findings.quality),
+            f"{name}: quarantined: not used for training until released "
+            f"(housing quarantine release {name})", *reasons))
+    if findings.quality:
+        reasons.append(f"{name}: released from quarantine by an operator; its data-quality "
+                       "findings stand: " + "; ".join(findings.quality))
+    alerts = []
+    bar = reference_rmse * (1.0 + rule.max_rmse_increase)
+    if reliable and findings.estimated_rmse > bar:
+        alerts.append(f"{name}: estimated RMSE {findings.estimated_rmse:.4f} > {bar:.4f} "
+                      f"(reference {reference_rmse:.4f} + {rule.max_rmse_increase:.0%})")
     if findings.realized_rmse is not None and findings.realized_rmse > bar:
-        reasons.append(f"{findings.batch}: realized RMSE {findings.realized_rmse:.4f} > "
-                       f"{bar:.4f}")
+        alerts.append(f"{name}: realized RMSE {findings.realized_rmse:.4f} > {bar:.4f}")
     if len(findings.drifted_features) >= rule.min_drifted_features:
-        reasons.append(f"{findings.batch}: drift in {len(findings.drifted_features)} features "
-                       f"({', '.join(findings.drifted_features)})")
+        alerts.append(f"{name}: drift in {len(findings.drifted_features)} features "
+                      f"({', '.join(findings.drifted_features)})")
     if rule.use_multivariate and findings.multivariate_alert:
-        reasons.append(f"{findings.batch}: multivariate (PCA reconstruction) drift")
-    return reasons
+        alerts.append(f"{name}: multivariate (PCA reconstruction) drift")
+    if not reliable and not alerts and findings.realized_rmse is None:
+        reasons.append(f"{name}: no evidence either way without a reliable estimate: the "
+                       "decision waits for its labels")
+    return BatchVerdict(name, DRIFT if alerts else OK, reliable, (*alerts, *reasons))
 
 
 def retrain_verdict(batches: list[BatchFindings], reference_rmse: float,
                     rule: MonitorParams) -> Verdict:
-    """Retrain when any batch alerts."""
-    reasons = [r for b in batches for r in batch_alerts(b, reference_rmse, rule)]
-    return Verdict(retrain=bool(reasons), reasons=tuple(reasons))
+    """Retrain when any batch drifts; quarantine every batch with a data-quality finding."""
+    judged = tuple(judge(b, reference_rmse, rule) for b in batches)
+    return Verdict(retrain=any(b.status == DRIFT for b in judged),
+                   reasons=tuple(r for b in judged for r in b.reasons),
+                   quarantined=tuple(b.batch for b in judged if b.status == DATA_QUALITY),
+                   batches=judged)
 
 
 def accepted_batches(previous: list[dict], labelled: list[dict], verdict: Verdict) -> list[dict]:
-    """The gate: on an alert, every labelled batch joins the accepted list; otherwise the
-    list stays exactly as it was (so DVC skips the training stages)."""
+    """The gate: on a drift alert, every labelled batch that is not quarantined joins the
+    accepted list; otherwise the list stays exactly as it was (so DVC skips the training
+    stages)."""
     if not verdict.retrain:
         return previous
     merged = {b["batch"]: b for b in previous}
-    merged.update({b["batch"]: b for b in labelled})
+    merged.update({b["batch"]: b for b in labelled if b["batch"] not in verdict.quarantined})
     return [merged[k] for k in sorted(merged)]

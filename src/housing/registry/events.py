@@ -33,6 +33,12 @@ def format_event(event: dict) -> str:
     kind = event["event"]
     if kind == "rollback":
         what = f"rollback: production {event['previous']} -> {event['version']}"
+    elif kind == "quarantine":
+        what = (f"quarantine: batch {event['batch']} ({event.get('rows')} rows) against "
+                f"production {event['version']}: " + "; ".join(event.get("reasons", [])))
+    elif kind in ("release", "drop"):
+        what = f"{kind}: batch {event['batch']} " + (
+            "released from quarantine" if kind == "release" else "dropped for good")
     elif kind == "promote":
         what = (f"promote: production {event['previous']} -> {event['version']}"
                 + (" (forced past the gate)" if event.get("forced") else ""))

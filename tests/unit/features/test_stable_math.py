@@ -45,3 +45,24 @@ def test_shapes_and_special_values(shape):
     assert stable_math.sin(np.array([0.0, np.inf, np.nan]))[0] == 0.0
     assert np.isnan(stable_math.arcsin(np.array([2.0]))[0])
     assert stable_math.exp(np.array([-800.0]))[0] == correctly_rounded("exp", [-800.0])[0]
+
+
+@pytest.mark.parametrize(("name", "mp_name", "values"), [
+    ("log1p", "log1p", np.array([5e-324, 1e-310, 2.2e-308, -3e-315, 1e-320])),
+    ("sin", "sin", np.array([5e-324, -1e-310, 2.2e-308, 7e-312])),
+    ("arcsin", "asin", np.array([5e-324, 1e-310, -2.2e-308])),
+    ("exp", "exp", np.array([-708.5, -720.0, -740.0, -744.4, -745.2, -709.9])),
+])
+def test_subnormal_results_are_correctly_rounded(name, mp_name, values):
+    assert np.array_equal(getattr(stable_math, name)(values), correctly_rounded(mp_name, values))
+
+
+def test_subnormal_inputs_take_no_slow_path(monkeypatch):
+    calls = []
+    recompute = stable_math._recompute
+    monkeypatch.setattr(stable_math, "_recompute",
+                        lambda *args: calls.append(int(args[2].sum())) or recompute(*args))
+    tiny = np.random.default_rng(1).uniform(1e-320, 2e-308, size=30_000)
+    assert np.array_equal(stable_math.log1p(tiny), tiny)  # log1p(x) rounds to x this small
+    assert np.array_equal(stable_math.sin(tiny), tiny)
+    assert sum(calls) == 0

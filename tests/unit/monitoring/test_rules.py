@@ -10,7 +10,8 @@ from housing.monitoring.rules import (
 )
 
 RULE = MonitorParams(chunk_size=1000, ks_threshold=0.07, max_rmse_increase=0.1,
-                     min_drifted_features=2, use_multivariate=True)
+                     min_drifted_features=2, use_multivariate=True, max_outside_share=0.02,
+                     max_missing_share=0.01, max_mode_share=0.5, dle_max_outside_share=0.05)
 REF = 0.50
 
 
@@ -20,7 +21,8 @@ def batch(**kw) -> BatchFindings:
 
 def test_quiet_batch_does_not_retrain():
     verdict = retrain_verdict([batch()], REF, RULE)
-    assert verdict == Verdict(retrain=False, reasons=())
+    assert not verdict.retrain and verdict.reasons == () and verdict.quarantined == ()
+    assert verdict.batches[0].status == "ok" and verdict.batches[0].estimate_reliable
 
 
 @pytest.mark.parametrize(("findings", "needle"), [
@@ -58,3 +60,42 @@ def test_gate_file_changes_only_on_alert():
     assert accepted_batches(previous, labelled, Verdict(False)) is previous
     merged = accepted_batches(previous, labelled, Verdict(True, ("alert",)))
     assert [b["batch"] for b in merged] == ["a", "b", "c"]
+
+
+BUG = "Population: median 1.1 against 1,166 in the reference, a factor of about 1/10^3"
+
+
+def test_a_data_quality_finding_quarantines_and_is_not_drift():
+    bug = batch(batch="bug", quality=(BUG,), drifted_features=("Population", "AveOccup"),
+                realized_rmse=0.9, outside_share=0.99)
+    verdict = retrain_verdict([bug], REF, RULE)
+    assert not verdict.retrain and verdict.quarantined == ("bug",)
+    assert verdict.batches[0].status == "data quality"
+    assert any("data quality: " + BUG in r for r in verdict.reasons)
+    assert not any("drift in" in r for r in verdict.reasons)
+    labelled = [{"batch": "bug", "rows": 1000, "md5": "q"}, {"batch": "shift", "rows": 5,
+                                                              "md5": "s"}]
+    shift = batch(batch="shift", drifted_features=("MedInc", "Latitude"))
+    both = retrain_verdict([bug, shift], REF, RULE)
+    assert both.retrain and [b["batch"] for b in accepted_batches([], labelled, both)] == \
+        ["shift"]
+
+
+def test_a_released_batch_is_judged_on_drift_alone():
+    released = batch(batch="bug", quality=(BUG,), released=True,
+                     drifted_features=("Population", "AveOccup"))
+    verdict = retrain_verdict([released], REF, RULE)
+    assert verdict.retrain and verdict.quarantined == ()
+    assert any("released from quarantine" in r for r in verdict.reasons)
+
+
+def test_an_unreliable_estimate_is_not_the_only_evidence_either_way():
+    outside = batch(estimated_rmse=0.9, outside_share=0.3)
+    verdict = retrain_verdict([outside], REF, RULE)
+    assert not verdict.retrain and not verdict.batches[0].estimate_reliable
+    assert any("unreliable: 30.0% of rows outside" in r for r in verdict.reasons)
+    assert any("waits for its labels" in r for r in verdict.reasons)
+    with_labels = retrain_verdict([batch(estimated_rmse=0.9, outside_share=0.3,
+                                         realized_rmse=0.8)], REF, RULE)
+    assert with_labels.retrain and not any("waits" in r for r in with_labels.reasons)
+    assert retrain_verdict([batch(estimated_rmse=0.9, outside_share=0.04)], REF, RULE).retrain

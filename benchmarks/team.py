@@ -85,7 +85,7 @@ def main() -> None:
         team.up(stack, ws)
         try:
             run(["dvc", "repro", "featurize"], ws)
-            storage = stack.database_url("optuna")
+            storage = stack.optuna_url
             rows = []
             for workers, threads in ((1, 2), (1, 1), (2, 1)):
                 rate, best = tune_rate(ws, storage, workers=workers, threads=threads,

@@ -33,10 +33,25 @@ def workspace(tmp_path_factory, new_workspace):
     return new_workspace(tmp_path_factory.mktemp("params") / "housing")
 
 
-def written(ws) -> set[str]:
-    """Files created or changed in the workspace, but for the params files the test edits."""
-    status = run(["git", "status", "--porcelain", "--untracked-files=all"], ws).stdout
-    return {line[3:] for line in status.splitlines()} - {"params.yaml", "bad_params.yaml"}
+def files(ws) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file in the workspace, git-ignored ones included (mlflow.db,
+    optuna.db, mlruns/, logs/, the DVC cache), but for git's and DVC's own temporary
+    bookkeeping (.git/, .dvc/tmp/)."""
+    found = {}
+    for path in ws.rglob("*"):
+        name = path.relative_to(ws).as_posix()
+        if path.is_file() and not name.startswith((".git/", ".dvc/tmp/")):
+            found[name] = (path.stat().st_size, path.stat().st_mtime_ns)
+    return found
+
+
+def written(ws, before: dict[str, tuple[int, int]]) -> set[str]:
+    """Files created, changed or removed since ``before``, but for the params files the
+    test edits."""
+    after = files(ws)
+    changed = {name for name in before.keys() | after.keys()
+               if before.get(name) != after.get(name)}
+    return changed - {"params.yaml", "bad_params.yaml"}
 
 
 def bad_params_file(ws, edit: dict) -> str:
@@ -54,25 +69,29 @@ def bad_params_file(ws, edit: dict) -> str:
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("stage", ["prepare", "tune", "monitor"])
-def test_cli_names_the_bad_key_and_writes_nothing(workspace, case, stage):
+def test_cli_names_the_bad_key_and_writes_only_its_log(workspace, case, stage):
     edit, _, message = CASES[case]
     name = bad_params_file(workspace, edit)
+    before = files(workspace)
     start = time.monotonic()
     result = run(["housing", stage, "--params", name], workspace, check=False, timeout=60)
     assert result.returncode == 1
     assert message in result.stderr and name in result.stderr
     assert time.monotonic() - start < 30
-    assert written(workspace) == set()
+    # No output is written; the one file that changes is the stage's log, naming the error.
+    assert written(workspace, before) == {f"logs/{stage}.log"}
+    assert message in (workspace / f"logs/{stage}.log").read_text()
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_dvc_exp_run_set_param_fails_before_any_stage_writes(workspace, case):
     _, override, message = CASES[case]
-    lock = (workspace / "dvc.lock").read_bytes()
+    lock, before = (workspace / "dvc.lock").read_bytes(), files(workspace)
     result = run(["dvc", "exp", "run", "-S", override], workspace, check=False, timeout=120)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert "Running stage 'prepare'" not in result.stdout  # monitor, the first stage, refused
-    assert written(workspace) == set()
+    assert written(workspace, before) == {"logs/monitor.log"}  # its log names the error
+    assert message in (workspace / "logs/monitor.log").read_text()
     assert (workspace / "dvc.lock").read_bytes() == lock
     run(["git", "checkout", "--", "params.yaml"], workspace)

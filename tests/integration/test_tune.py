@@ -94,3 +94,50 @@ def test_zero_trials_means_the_family_defaults(small_matrix, tune_params):
                              data_md5="x")
     assert found["params"] == {} and found["study_name"] is None
     assert 0 < found["cv_rmse_mean"] < 1.0
+
+
+def toy_objective(trial) -> float:
+    """Two parameters, then ``mark_sampled``: the shape of every tune objective."""
+    a = trial.suggest_float("a", 0.0, 1.0)
+    b = trial.suggest_float("b", 0.0, 1.0)
+    study.mark_sampled(trial)
+    return (a - 0.3) ** 2 + b
+
+
+def die_in_trial(storage, name: str, seed: int, *, draw: tuple[str, ...],
+                 marked: bool) -> None:
+    """A worker that starts trial 0 with the seeded sampler, draws ``draw``, beats once and
+    dies (the trial stays RUNNING with a heartbeat, as after a SIGKILL)."""
+    s = optuna.load_study(study_name=name, storage=storage,
+                          sampler=study.sampler(study.trial_seed(seed, 0, 0), 4))
+    trial = s.ask()
+    for param in draw:
+        trial.suggest_float(param, 0.0, 1.0)
+    if marked:
+        study.mark_sampled(trial)
+    storage.record_heartbeat(trial._trial_id)
+
+
+@pytest.mark.parametrize("draw, marked", [(("a",), False), (("a", "b"), True)],
+                         ids=["killed-while-drawing", "killed-after-drawing"])
+def test_a_dead_workers_trial_is_rerun_as_the_uninterrupted_study_ran_it(tmp_path, draw,
+                                                                         marked):
+    seed, n_trials = 3, 4
+    storage = study.make_storage(f"sqlite:///{tmp_path / 'optuna.db'}", grace_seconds=1)
+    study.create_study("whole", storage, n_trials)
+    study.optimize("whole", storage, toy_objective, n_trials=n_trials, seed=seed, worker=0)
+    whole = optuna.load_study(study_name="whole", storage=storage)
+
+    study.create_study("crashed", storage, n_trials)
+    die_in_trial(storage, "crashed", seed, draw=draw, marked=marked)
+    study.optimize("crashed", storage, toy_objective, n_trials=n_trials, seed=seed, worker=0)
+    crashed = optuna.load_study(study_name="crashed", storage=storage)
+
+    states = [t.state.name for t in crashed.trials]
+    assert states[0] == "FAIL" and states[1:] == ["COMPLETE"] * n_trials
+    # A copy keeps the dead trial's parameters only when it had drawn them all; either
+    # way the finished trials are the uninterrupted study's, in order.
+    copied = "failed_trial" in crashed.trials[1].system_attrs
+    assert copied == marked
+    assert [t.params for t in crashed.trials[1:]] == [t.params for t in whole.trials]
+    assert crashed.best_value == whole.best_value

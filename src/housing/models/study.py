@@ -1,8 +1,12 @@
 """Optuna studies that several workers share, and that survive a killed worker.
 
 - **Heartbeats.** The RDB storage records a heartbeat for every running trial; a trial
-  whose worker died (SIGKILL, a lost machine) goes stale after ``GRACE_SECONDS``, is marked
-  FAIL, and RetryHeartbeatStaleTrialCallback queues a copy with the same parameters.
+  whose worker died (SIGKILL, a lost machine) goes stale after ``GRACE_SECONDS`` and is
+  marked FAIL. If it had drawn all its parameters (``mark_sampled``), Optuna's
+  RetryHeartbeatStaleTrialCallback queues a copy with them. A trial killed while it drew
+  them is not copied: the parameters it had would be fixed in the copy, and the sampler
+  would then draw the rest from a different point of its random stream. The next trial
+  draws them all afresh, from the same seed and history.
 - **An exact budget.** Each trial first checks that the study's finished trials plus the
   running ones that started before it leave room under ``n_trials``; otherwise it ends as
   FAIL (tagged ``budget_taken``) and never counts. Optuna's MaxTrialsCallback checks only
@@ -10,8 +14,8 @@
 - **A per-trial seed.** Each trial's sampler is seeded from (seed, worker, number of
   finished trials), not from one random stream per process. A rerun after a crash
   therefore samples exactly what the uninterrupted run would have: it first waits for the
-  crashed trial to go stale, reruns its queued copy, and then continues with the same
-  seeds and the same history.
+  crashed trial to go stale, reruns its queued copy (or draws the same parameters again),
+  and then continues with the same seeds and the same history.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ HEARTBEAT_SECONDS = 5
 GRACE_SECONDS = 15
 POLL_SECONDS = 1.0
 MAX_RETRY = 3
+SAMPLED = "params_sampled"
 
 
 class BudgetTaken(Exception):
@@ -46,17 +51,40 @@ def _experimental_ok():
         yield
 
 
-def make_storage(url: str):
+def mark_sampled(trial) -> None:
+    """Record that ``trial`` has drawn every parameter: from here on a copy of it, should
+    its worker die, runs exactly what it would have run."""
+    trial.set_user_attr(SAMPLED, True)
+
+
+class RetrySampledStaleTrial:
+    """A heartbeat-stale-trial callback: Optuna's retry, for trials that drew all their
+    parameters (``mark_sampled``); others are only failed (see the module docstring)."""
+
+    def __init__(self, max_retry: int) -> None:
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        with _experimental_ok():
+            self._retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    def __call__(self, study, trial) -> None:
+        if trial.user_attrs.get(SAMPLED):
+            self._retry(study, trial)
+        else:
+            logger.info("trial %d died while drawing its parameters: not retried as a copy",
+                        trial.number)
+
+
+def make_storage(url: str, grace_seconds: int = GRACE_SECONDS):
     """An Optuna RDB storage with heartbeats and retries of stale trials."""
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import RDBStorage
 
     from housing.stores import engine_kwargs
 
     with _experimental_ok():
         return RDBStorage(url, engine_kwargs=engine_kwargs(url),
-                          heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                              max_retry=MAX_RETRY))
+                          heartbeat_interval=HEARTBEAT_SECONDS, grace_period=grace_seconds,
+                          heartbeat_stale_trial_callback=RetrySampledStaleTrial(MAX_RETRY))
 
 
 def fail_stale(study) -> None:

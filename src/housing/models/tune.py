@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,7 @@ def make_objective(X: pd.DataFrame, y: np.ndarray, family: str, params: TunePara
     def objective(trial: optuna.Trial) -> float:
         study.check_budget(trial.study, trial, params.n_trials)
         hyper = suggest_params(trial, family)
+        study.mark_sampled(trial)
         with store.tracking_run(f"trial-{trial.number}", nested=True,
                                 tags={"optuna.trial_number": trial.number}) as run_id:
             try:
@@ -157,6 +160,25 @@ def best_params_record(params: TuneParams, found: dict[str, dict],
                         for f, v in found.items()}}
 
 
+@contextlib.contextmanager
+def training_threads(n: int) -> Iterator[dict[str, int]]:
+    """Cap every native thread pool this process trains with at ``n`` threads: the OpenMP
+    runtimes of scikit-learn and of LightGBM (each wheel loads its own) and OpenBLAS.
+    threadpoolctl limits only libraries already loaded, so LightGBM is loaded first;
+    otherwise its runtime keeps one thread per core and workers that share a machine
+    oversubscribe it. Yields each pool's effective threads (also logged)."""
+    import lightgbm  # noqa: F401  (loads LightGBM's OpenMP runtime before the limit)
+    import sklearn.ensemble  # noqa: F401  (and scikit-learn's)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=n):
+        pools = {f"{pool['internal_api']} {Path(pool['filepath']).name}": pool["num_threads"]
+                 for pool in threadpool_info()}
+        logger.info("training threads: %s",
+                    ", ".join(f"{name}: {threads}" for name, threads in sorted(pools.items())))
+        yield pools
+
+
 def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
         worker: int = 0) -> None:
     """Tune on the training matrix; write the refit model and its best params.
@@ -166,7 +188,6 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
     studies and writes nothing.
     """
     from sklearn.pipeline import Pipeline
-    from threadpoolctl import threadpool_limits
 
     matrix = pd.read_parquet(paths.matrix)
     X, y = split_matrix(matrix)
@@ -174,7 +195,7 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
     data_md5 = file_md5(paths.matrix)
 
     store.configure_tracking()
-    with threadpool_limits(limits=params.n_threads, user_api="openmp"), \
+    with training_threads(params.n_threads), \
             store.tracking_run(f"tune-{params.model}", tags={
                 "stage": "tune", "optuna.storage": redact_url(storage_url),
                 "worker": worker}) as run_id:

@@ -161,3 +161,26 @@ def test_look_ups_without_mlflow_agree_with_the_client(two_versions, tmp_path):
     client.delete_model_version(NAME, "2")
     fingerprint = two_versions[1]["fingerprint"]
     assert lookup.fingerprint_version(NAME, fingerprint) is None
+
+
+def test_a_version_loads_from_the_configured_store_after_another_was_used(
+        mlflow_store, tmp_path, monkeypatch, register_small_model, housing_frame):
+    """One process, two stores: after registering into B (which points MLflow's
+    process-wide URIs at B), pointing MLFLOW_TRACKING_URI back at A loads A's version 1."""
+    from housing.config import FEATURES
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    rows = housing_frame[list(FEATURES)].head(50)
+    models = {}
+    for workspace, max_iter in ((a, 80), (b, 5)):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'mlflow.db'}")
+        monkeypatch.chdir(workspace)
+        assert register_small_model(workspace, max_iter=max_iter)["version"] == 1
+        models[workspace] = store.load_model(NAME, 1).predict(rows)
+    assert abs(models[a] - models[b]).max() > 1e-3  # two different models
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{a / 'mlflow.db'}")
+    monkeypatch.chdir(a)
+    loaded = store.load_model(NAME, 1)
+    assert (loaded.predict(rows) == models[a]).all()
+    assert set(store.feature_ranges(store.get_version(NAME, 1).run_id)) >= {"MedInc"}

@@ -7,6 +7,7 @@ Everything here imports MLflow lazily and reads its store from ``config.tracking
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 import time
 from collections.abc import Iterator
@@ -158,13 +159,17 @@ def set_version_tags(name: str, version: int | str, tags: dict[str, Any]) -> Non
 
 def load_model(name: str, version: int | str) -> Any:
     """Download a version's skops file and load it with the project's allow-list (the
-    code's list, never the one stored beside the model)."""
+    code's list, never the one stored beside the model).
+
+    The version's storage location comes from this module's client: MLflow resolves a
+    ``models:/`` URI against its process-wide registry URI, which an earlier
+    ``configure_tracking`` may have pointed at another store."""
     import mlflow
 
+    location = client().get_model_version_download_uri(name, str(version))
     with tempfile.TemporaryDirectory(prefix="housing-model-") as tmp:
         local = Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}", dst_path=tmp,
-            tracking_uri=tracking_uri()))
+            artifact_uri=location, dst_path=tmp, tracking_uri=tracking_uri()))
         return load_skops_model(local / "model.skops")
 
 
@@ -181,8 +186,11 @@ def feature_ranges(run_id: str) -> dict[str, dict[str, float]]:
     from mlflow.exceptions import MlflowException
 
     try:
-        return mlflow.artifacts.load_dict(
-            f"{client().get_run(run_id).info.artifact_uri}/{RANGES_ARTIFACT}")
+        with tempfile.TemporaryDirectory(prefix="housing-ranges-") as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{client().get_run(run_id).info.artifact_uri}/{RANGES_ARTIFACT}",
+                dst_path=tmp, tracking_uri=tracking_uri())
+            return json.loads(Path(local).read_text())
     except (MlflowException, OSError):
         return {}
 

@@ -75,6 +75,7 @@ class MonitorPaths(StagePaths):
     predictions_dir: Path = external("data/predictions")
     accepted: Path = out("data/accepted_batches.json")
     accepted_dir: Path = out("data/accepted")
+    warm_start: Path = out("data/warm_start.json")
     metrics: Path = out("reports/monitoring.json")
     state: Path = local("reports/monitoring/latest.json")
     plots: Path = local("reports/monitoring/batches.csv")
@@ -102,6 +103,7 @@ class FeaturizePaths(StagePaths):
 class TunePaths(StagePaths):
     matrix: Path = dep("data/processed/train_features.parquet")
     featurizer: Path = dep("models/featurizer.joblib")
+    warm_start: Path = dep("data/warm_start.json")
     model: Path = out("models/model.joblib")
     best_params: Path = out("models/best_params.json")
     metrics: Path = out("reports/tune.json")

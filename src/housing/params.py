@@ -74,6 +74,7 @@ class MonitorParams(StageParams):
 
 class PrepareParams(StageParams):
     seed: Seed
+    test_seed: Seed
     stream_fraction: Annotated[Float, Field(ge=0, lt=0.8)]  # the test set takes 0.2
     train_sample_rows: Annotated[Int, Field(ge=0)]
 
@@ -93,6 +94,7 @@ class TuneParams(StageParams):
     ensemble_members: tuple[Family, ...]
     log_target: Bool
     n_trials: Annotated[Int, Field(ge=0)]
+    retrain_trials: Annotated[Int, Field(ge=1)]
     cv_folds: Annotated[Int, Field(ge=2, le=20)]
     seed: Seed
     timeout: Annotated[Float, Field(ge=0)]

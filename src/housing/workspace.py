@@ -13,7 +13,7 @@ import yaml
 # Small params: a full pipeline in well under a minute, same code paths as the defaults.
 SMALL_PARAMS = {
     "prepare": {"train_sample_rows": 1500},
-    "tune": {"n_trials": 3, "cv_folds": 3},
+    "tune": {"n_trials": 3, "retrain_trials": 2, "cv_folds": 3},
     "evaluate": {"permutation_repeats": 1},
     "register": {"max_rmse": 0.7, "min_r2": 0.6},
 }

@@ -27,6 +27,15 @@ def test_parts_are_disjoint_and_complete(housing_frame, fraction):
     assert len(splits.stream) == round(fraction * len(housing_frame))
 
 
+def test_another_test_seed_is_another_80_20_split(housing_frame):
+    published = split_dataset(housing_frame, stream_fraction=0.0, seed=0)
+    other = split_dataset(housing_frame, stream_fraction=0.0, seed=0, test_seed=3)
+    assert len(other.test) == len(published.test) and len(other.stream) == 0
+    assert set(other.test[ROW_ID]) != set(published.test[ROW_ID])
+    assert set(other.test[ROW_ID]).isdisjoint(other.train[ROW_ID])
+    assert len(other.train) + len(other.test) == len(housing_frame)
+
+
 def test_stream_pool_is_seeded(housing_frame):
     a = split_dataset(housing_frame, stream_fraction=0.1, seed=1)
     b = split_dataset(housing_frame, stream_fraction=0.1, seed=1)

@@ -97,6 +97,9 @@ def test_a_labelled_data_bug_is_quarantined_never_trained_on_and_dropped(workspa
 
 
 def test_covariate_shift_with_labels_retrains_and_registers(workspace):
+    import yaml
+
+    production_best = json.loads((workspace / "models/best_params.json").read_text())
     run(["housing", "simulate", "--scenario", "geo_inland", "--rows", "1000", "--seed", "2",
          "--labels"], workspace)
     result = run(["dvc", "repro"], workspace)
@@ -109,6 +112,14 @@ def test_covariate_shift_with_labels_retrains_and_registers(workspace):
     assert {b["batch"] for b in accepted} == {"none-s1", "geo_inland-s2"}
     assert review_metrics(workspace) == {**NOTHING, "accepted_batches": 2, "accepted_rows": 2000}
     assert model_versions(workspace) == [1, 2]
+    # The retrain's studies started from version 1's best params, with retrain_trials each.
+    warm = json.loads((workspace / "data/warm_start.json").read_text())
+    assert warm == {"production_version": 1, "best_params": production_best}
+    tune = yaml.safe_load((workspace / "params.yaml").read_text())["tune"]
+    tuned = json.loads((workspace / "reports/tune.json").read_text())
+    assert tuned["n_complete"] + tuned["n_pruned"] == 2 * min(tune["retrain_trials"],
+                                                              tune["n_trials"])
+    assert "trials from production's best params" in (workspace / "logs/tune.log").read_text()
     # The accepted rows joined the training set; the test set did not change.
     metrics = json.loads((workspace / "reports/metrics.json").read_text())
     assert metrics["test_rows"] == 4128

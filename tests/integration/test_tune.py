@@ -18,7 +18,8 @@ def run_study(tune_params):
         configure_tracking()
         with mlflow.start_run():
             study.optimize(name, study.make_storage(storage),
-                           tune.make_objective(X, y, family, params), n_trials=n_trials,
+                           tune.make_objective(X, y, family, params, n_trials),
+                           n_trials=n_trials,
                            seed=seed, worker=0)
         return optuna.load_study(study_name=name, storage=storage)
 
@@ -80,11 +81,36 @@ def test_study_name_changes_with_every_tune_param(pipeline_params):
     assert name != tune.study_name_for("hist_gradient_boosting", base, "abc")
     changed = {"n_trials": 6, "seed": 2, "cv_folds": 4, "log_target": True, "timeout": 5.0,
                "storage": "sqlite:///other.db", "model": "lightgbm",
-               "ensemble_members": ("lightgbm", "random_forest"), "n_threads": 1}
+               "ensemble_members": ("lightgbm", "random_forest"), "n_threads": 1,
+               "retrain_trials": 9}
     assert set(changed) == set(type(base).model_fields)  # every field is covered here
     for key, value in changed.items():
         assert tune.study_name_for("lightgbm", base.model_copy(update={key: value}),
                                    "abc") != name, key
+
+
+def test_a_retrain_starts_from_production_best_params(small_matrix, mlflow_store, tmp_path,
+                                                     tune_params):
+    """With a warm start the study's first trial is production's best params, it runs
+    retrain_trials trials, and its name differs from the scratch study's."""
+    import mlflow
+
+    _, X, y = small_matrix
+    params = tune_params.model_copy(update={"model": "elastic_net", "n_trials": 6,
+                                            "retrain_trials": 2, "timeout": 0.0})
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    warm = {"alpha": 0.00123, "l1_ratio": 0.25}
+    configure_tracking()
+    with mlflow.start_run():
+        found = tune.tune_family("elastic_net", X, y, params, storage=storage,
+                                 data_md5="x", warm=warm)
+    trials = optuna.load_study(study_name=found["study_name"], storage=storage).trials
+    assert len(trials) == 2 and trials[0].params == warm
+    assert trials[1].params != warm
+    assert found["study_name"] != tune.study_name_for("elastic_net", params, "x")
+    assert tune.warm_params({"best_params": {"members": {"elastic_net": {"params": warm}}}},
+                            "elastic_net") == warm
+    assert tune.warm_params({}, "elastic_net") == {}
 
 
 def test_zero_trials_means_the_family_defaults(small_matrix, tune_params):

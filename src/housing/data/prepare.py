@@ -36,7 +36,8 @@ def run(params: PrepareParams, paths: PreparePaths, *, data_home: str | None = N
     """
     frame = validate_frame(load_california_housing(data_home))
     splits = split_dataset(frame, stream_fraction=params.stream_fraction, seed=params.seed,
-                           train_sample_rows=params.train_sample_rows)
+                           train_sample_rows=params.train_sample_rows,
+                           test_seed=params.test_seed)
     accepted = read_json(paths.accepted)["batches"] if paths.accepted.exists() else []
     if accepted:
         production = accepted_rows(accepted, paths.accepted_dir)

@@ -116,7 +116,8 @@ def register_new(params: RegisterParams, paths: RegisterPaths, *, model_name: st
         model, name=model_name, example=test[list(FEATURES)], predictions=predictions,
         reference=test.assign(prediction=predictions), trusted_types=trusted,
         documents={store.DECISION_ARTIFACT: decision.to_dict(),
-                   store.RANGES_ARTIFACT: feature_ranges(pd.read_parquet(paths.train))},
+                   store.RANGES_ARTIFACT: feature_ranges(pd.read_parquet(paths.train)),
+                   store.BEST_PARAMS_ARTIFACT: read_json(paths.best_params)},
         params=flatten({"register": params.model_dump(), "best": read_json(paths.best_params)}),
         metrics=candidate, tags={
             "git_commit": git_commit(), f"dvc_md5.{paths.model.as_posix()}": file_md5(paths.model),

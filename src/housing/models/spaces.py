@@ -45,8 +45,8 @@ def _suggest(trial, model: str) -> dict[str, Any]:
         return {
             "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
             "max_iter": trial.suggest_int("max_iter", 200, 1000, step=100),
-            "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 15, 63, log=True),
-            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 5, 80, log=True),
+            "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 15, 127, log=True),
+            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 3, 80, log=True),
             "l2_regularization": trial.suggest_float("l2_regularization", 1e-6, 10.0, log=True),
             "max_features": trial.suggest_float("max_features", 0.4, 1.0),
         }
@@ -54,8 +54,8 @@ def _suggest(trial, model: str) -> dict[str, Any]:
         return {
             "n_estimators": trial.suggest_int("n_estimators", 300, 1200, step=100),
             "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
-            "num_leaves": trial.suggest_int("num_leaves", 15, 127, log=True),
-            "min_child_samples": trial.suggest_int("min_child_samples", 5, 100, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 15, 255, log=True),
+            "min_child_samples": trial.suggest_int("min_child_samples", 3, 100, log=True),
             "subsample": trial.suggest_float("subsample", 0.5, 1.0),
             "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
             "reg_lambda": trial.suggest_float("reg_lambda", 1e-6, 10.0, log=True),

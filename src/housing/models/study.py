@@ -25,6 +25,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -110,7 +111,7 @@ def sampler(seed: int, n_trials: int):
 def pruner():
     import optuna
 
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
 
 
 def create_study(study_name: str, storage, n_trials: int):
@@ -158,13 +159,17 @@ def settle(study, timeout: float) -> None:
 
 
 def optimize(study_name: str, storage, objective: Callable, *, n_trials: int, seed: int,
-             worker: int, timeout: float | None = None) -> None:
+             worker: int, timeout: float | None = None,
+             enqueue: dict[str, Any] | None = None) -> None:
     """Run trials of ``objective`` until the study holds ``n_trials`` finished ones, counted
-    over every worker; each trial with its own deterministically seeded sampler."""
+    over every worker; each trial with its own deterministically seeded sampler. A new
+    study's first trial is ``enqueue``, when given."""
     import optuna
     from tqdm import tqdm
 
     study = create_study(study_name, storage, n_trials)
+    if enqueue:
+        study.enqueue_trial(enqueue, skip_if_exists=True)
     settle(study, timeout=GRACE_SECONDS + 5 * 60)
     deadline = time.monotonic() + timeout if timeout else None
     with tqdm(total=n_trials, desc=study_name, unit="trial") as bar:

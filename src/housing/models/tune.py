@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pandas as pd
 
 from housing.config import TARGET, TunePaths, optuna_storage
 from housing.data.split import ROW_ID
-from housing.io import file_md5, read_joblib, write_joblib, write_json
+from housing.io import file_md5, read_joblib, read_json, write_joblib, write_json
 from housing.models import study
 from housing.models.metrics import rmse
 from housing.models.spaces import ENSEMBLE, build_regressor, stable_hyper, suggest_params
@@ -32,43 +32,56 @@ class CVResult:
     rmse_mean: float
     rmse_std: float
     fold_rmse: tuple[float, ...]
+    oof: np.ndarray = field(repr=False, compare=False)  # each row's out-of-fold prediction
 
 
 def cross_validate(family: str, hyper: dict[str, Any], X: pd.DataFrame, y: np.ndarray,
                    params: TuneParams, trial=None) -> CVResult:
     """K-fold RMSE of one configuration; reports the running mean to ``trial`` for pruning."""
     import optuna
-    from sklearn.model_selection import KFold
 
     fold_rmse: list[float] = []
-    folds = KFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed)
-    for step, (fit_idx, val_idx) in enumerate(folds.split(X)):
+    oof = np.empty(len(y))
+    for step, (fit_idx, val_idx) in enumerate(cv_folds(params).split(X)):
         estimator = build_regressor(family, hyper, params)
         estimator.fit(X.iloc[fit_idx], y[fit_idx])
-        fold_rmse.append(rmse(y[val_idx], estimator.predict(X.iloc[val_idx])))
+        oof[val_idx] = estimator.predict(X.iloc[val_idx])
+        fold_rmse.append(rmse(y[val_idx], oof[val_idx]))
         if trial is not None:
             trial.report(float(np.mean(fold_rmse)), step)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after fold {step + 1}")
-    return CVResult(float(np.mean(fold_rmse)), float(np.std(fold_rmse)), tuple(fold_rmse))
+    return CVResult(float(np.mean(fold_rmse)), float(np.std(fold_rmse)), tuple(fold_rmse),
+                    oof)
 
 
-def study_name_for(family: str, params: TuneParams, data_md5: str) -> str:
+def cv_folds(params: TuneParams):
+    """The K folds every trial and the blend use."""
+    from sklearn.model_selection import KFold
+
+    return KFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed)
+
+
+def study_name_for(family: str, params: TuneParams, data_md5: str,
+                   warm: dict[str, Any] | None = None) -> str:
     """A name that changes whenever the search would: every tune param, the family, the
-    training data and the tuning code."""
+    training data, the warm start and the tuning code."""
     code = b"".join(Path(__file__).with_name(f).read_bytes()
                     for f in ("spaces.py", "tune.py", "study.py", "lgbm.py"))
     key = json.dumps([family, params.model_dump(mode="json"), data_md5,
-                      hashlib.md5(code).hexdigest()], sort_keys=True).encode()
+                      hashlib.md5(code).hexdigest()] + ([warm] if warm else []),
+                     sort_keys=True).encode()
     return f"housing-{family}-{hashlib.sha256(key).hexdigest()[:12]}"
 
 
-def make_objective(X: pd.DataFrame, y: np.ndarray, family: str, params: TuneParams):
-    """One Optuna trial: K-fold CV of sampled hyperparameters, a child run in MLflow."""
+def make_objective(X: pd.DataFrame, y: np.ndarray, family: str, params: TuneParams,
+                   n_trials: int, oof: dict[int, np.ndarray] | None = None):
+    """One Optuna trial: K-fold CV of sampled hyperparameters, a child run in MLflow.
+    ``oof`` collects each finished trial's out-of-fold predictions by trial number."""
     import optuna
 
     def objective(trial: optuna.Trial) -> float:
-        study.check_budget(trial.study, trial, params.n_trials)
+        study.check_budget(trial.study, trial, n_trials)
         hyper = suggest_params(trial, family)
         study.mark_sampled(trial)
         with store.tracking_run(f"trial-{trial.number}", nested=True,
@@ -82,6 +95,8 @@ def make_objective(X: pd.DataFrame, y: np.ndarray, family: str, params: TunePara
                       metrics={"cv_rmse_mean": result.rmse_mean,
                                "cv_rmse_std": result.rmse_std})
         trial.set_user_attr("cv_rmse_std", result.rmse_std)
+        if oof is not None:
+            oof[trial.number] = result.oof
         return result.rmse_mean
 
     return objective
@@ -107,23 +122,41 @@ def blend_weights(oof: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.round(weights / weights.sum(), 6)
 
 
+def warm_params(warm_start: dict[str, Any], family: str) -> dict[str, Any]:
+    """The production version's best params of ``family`` from data/warm_start.json ({}
+    when the file names none)."""
+    members = warm_start.get("best_params", {}).get("members", {})
+    return stable_hyper(dict(members.get(family, {}).get("params") or {}))
+
+
 def tune_family(family: str, X: pd.DataFrame, y: np.ndarray, params: TuneParams, *,
-                storage: str, data_md5: str, worker: int = 0) -> dict[str, Any]:
+                storage: str, data_md5: str, worker: int = 0,
+                warm: dict[str, Any] | None = None) -> dict[str, Any]:
     """Best params and CV RMSE of one family: an Optuna study, or its defaults when
-    ``n_trials`` is 0 (the untuned reference point)."""
+    ``n_trials`` is 0 (the untuned reference point).
+
+    With ``warm`` (the production version's best params, when the training set grew by
+    accepted batches) the study's first trial is those params and it runs
+    ``retrain_trials`` trials in all (at most ``n_trials``): the search starts from the
+    best prior there is."""
     import optuna
 
     if params.n_trials == 0:
         result = cross_validate(family, {}, X, y, params)
         return {"params": {}, "cv_rmse_mean": result.rmse_mean, "cv_rmse_std": result.rmse_std,
-                "study_name": None, "n_complete": 0, "n_pruned": 0}
-    name = study_name_for(family, params, data_md5)
-    logger.info("study %s in %s", name, redact_url(storage))
+                "study_name": None, "n_complete": 0, "n_pruned": 0, "oof": result.oof}
+    name = study_name_for(family, params, data_md5, warm)
+    n_trials = min(params.retrain_trials, params.n_trials) if warm else params.n_trials
+    logger.info("study %s in %s%s", name, redact_url(storage),
+                f": {n_trials} trials from production's best params {warm}" if warm else "")
     rdb = study.make_storage(storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Extra workers sample with their own seeds so they do not repeat each other's trials.
-    study.optimize(name, rdb, make_objective(X, y, family, params), n_trials=params.n_trials,
-                   seed=params.seed, worker=worker, timeout=params.timeout or None)
+    oof: dict[int, np.ndarray] = {}
+    study.optimize(name, rdb, make_objective(X, y, family, params, n_trials, oof),
+                   n_trials=n_trials,
+                   seed=params.seed, worker=worker, timeout=params.timeout or None,
+                   enqueue=warm or None)
     found = optuna.load_study(study_name=name, storage=rdb)
     best = found.best_trial
     states = optuna.trial.TrialState
@@ -132,18 +165,24 @@ def tune_family(family: str, X: pd.DataFrame, y: np.ndarray, params: TuneParams,
     return {"params": dict(best.params), "cv_rmse_mean": best.value,
             "cv_rmse_std": best.user_attrs.get("cv_rmse_std"), "study_name": name,
             "n_complete": len(found.get_trials(deepcopy=False, states=(states.COMPLETE,))),
-            "n_pruned": len(found.get_trials(deepcopy=False, states=(states.PRUNED,)))}
+            "n_pruned": len(found.get_trials(deepcopy=False, states=(states.PRUNED,))),
+            "oof": oof.get(best.number)}  # None when another worker ran the best trial
 
 
 def fit_ensemble(members: dict[str, dict], X: pd.DataFrame, y: np.ndarray, params: TuneParams):
-    """Blend the tuned members: weights from out-of-fold predictions, then a refit on all rows."""
-    from sklearn.ensemble import VotingRegressor
-    from sklearn.model_selection import KFold, cross_val_predict
+    """Blend the tuned members: weights from out-of-fold predictions, then a refit on all rows.
 
-    folds = KFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed)
+    A member's out-of-fold predictions are its best trial's when this process ran it,
+    otherwise the same K folds again (the same fits, so the same bits)."""
+    from sklearn.ensemble import VotingRegressor
+
+    folds = cv_folds(params)
     estimators = [(family, build_regressor(family, found["params"], params))
                   for family, found in members.items()]
-    oof = np.column_stack([cross_val_predict(est, X, y, cv=folds) for _, est in estimators])
+    oof = np.column_stack([
+        found["oof"] if found.get("oof") is not None
+        else cross_validate(family, found["params"], X, y, params).oof
+        for family, found in members.items()])
     weights = blend_weights(oof, y)
     blended = (oof * weights).sum(axis=1)  # not a BLAS matmul: the same bits on every CPU
     fold_rmse = [rmse(y[idx], blended[idx]) for _, idx in folds.split(X)]
@@ -193,6 +232,7 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
     X, y = split_matrix(matrix)
     storage_url = optuna_storage(params.storage)
     data_md5 = file_md5(paths.matrix)
+    warm_start = read_json(paths.warm_start) if paths.warm_start.exists() else {}
 
     store.configure_tracking()
     with training_threads(params.n_threads), \
@@ -204,7 +244,8 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
         found = {}
         for family in params.families:
             found[family] = tune_family(family, X, y, params, storage=storage_url,
-                                        data_md5=data_md5, worker=worker)
+                                        data_md5=data_md5, worker=worker,
+                                        warm=warm_params(warm_start, family))
             store.log(run_id, params={f"best.{family}.{k}": v
                                       for k, v in found[family]["params"].items()})
         if trials_only:

@@ -90,6 +90,15 @@ class Monitors:
                          "quality": [f.to_dict() for f in found]}
 
 
+def warm_start(name: str, version: int) -> dict[str, Any]:
+    """data/warm_start.json for a retrain: the production version and its best params (a
+    file in git, so a clone tunes from the same start)."""
+    from housing.registry import store
+
+    best = store.best_params(store.get_version(name, version).run_id)
+    return {"production_version": version, "best_params": best} if best else {}
+
+
 def production_reference(name: str, version: int) -> tuple[pd.DataFrame, Any, dict]:
     """(reference frame, scoring model, training ranges) of a registered version."""
     from housing.registry import store
@@ -233,6 +242,8 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
                        for b in batches if b.batch in verdict.quarantined]
         record_quarantine(model_name, version, gate.quarantined, quarantined)
         snapshot_accepted(new, accepted, previous, paths.accepted_dir)
+        if accepted != previous:  # a retrain: tune starts from what production knows
+            write_json(warm_start(model_name, version), paths.warm_start)
         if verdict.retrain and not any(b["batch"] not in verdict.quarantined for b in labelled):
             reasons.append("alert, but no labelled batch yet: training waits for labels")
         summary.update({"reference_rmse": round(reference_rmse, 6), "batches": details,
@@ -252,6 +263,8 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
                                         "reference_rmse", "drifted_features"]), paths.plots)
     paths.figures_dir.mkdir(parents=True, exist_ok=True)
     paths.accepted_dir.mkdir(parents=True, exist_ok=True)
+    if not paths.warm_start.exists():
+        write_json({}, paths.warm_start)
     summary["accepted_batches"] = len(accepted)
     summary["released"] = [b["batch"] for b in gate.released]
     summary["dropped"] = [b["batch"] for b in gate.dropped]

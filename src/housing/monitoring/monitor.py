@@ -61,7 +61,8 @@ def run(params: MonitorParams, paths: MonitorPaths, *, figures: bool = True,
             "params": params.model_dump(), "decisions": gate.decisions()}
     last = read_json(paths.state) if paths.state.exists() else {}
     if (all(last.get(k) == v for k, v in seen.items()) and paths.plots.exists()
-            and paths.accepted.exists() and paths.accepted_dir.is_dir()):
+            and paths.accepted.exists() and paths.accepted_dir.is_dir()
+            and paths.warm_start.exists()):
         if not paths.metrics.exists() or read_json(paths.metrics) != review_metrics(gate, params):
             write_json(review_metrics(gate, params), paths.metrics)
         logger.info("monitor: nothing new since the last run (production version %s, same "

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 MODEL_ARTIFACT = "model"
 REFERENCE_ARTIFACT = "reference/test_predictions.json"
 RANGES_ARTIFACT = "feature_ranges.json"
+BEST_PARAMS_ARTIFACT = "best_params.json"
 DECISION_ARTIFACT = "promotion_decision.json"
 
 
@@ -180,19 +181,29 @@ def reference_frame(run_id: str) -> pd.DataFrame:
     return c.load_table(experiment_id, REFERENCE_ARTIFACT, run_ids=[run_id])
 
 
-def feature_ranges(run_id: str) -> dict[str, dict[str, float]]:
-    """The training ranges logged with a version ({} for a version logged without)."""
+def run_document(run_id: str, artifact: str) -> dict:
+    """A JSON document logged with a run ({} for a run logged without it)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     try:
-        with tempfile.TemporaryDirectory(prefix="housing-ranges-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="housing-document-") as tmp:
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{client().get_run(run_id).info.artifact_uri}/{RANGES_ARTIFACT}",
+                artifact_uri=f"{client().get_run(run_id).info.artifact_uri}/{artifact}",
                 dst_path=tmp, tracking_uri=tracking_uri())
             return json.loads(Path(local).read_text())
     except (MlflowException, OSError):
         return {}
+
+
+def feature_ranges(run_id: str) -> dict[str, dict[str, float]]:
+    """The training ranges logged with a version ({} for a version logged without)."""
+    return run_document(run_id, RANGES_ARTIFACT)
+
+
+def best_params(run_id: str) -> dict:
+    """models/best_params.json as registered with a version ({} for one logged without)."""
+    return run_document(run_id, BEST_PARAMS_ARTIFACT)
 
 
 def run_data(run_id: str) -> tuple[dict[str, str], dict[str, str]]:

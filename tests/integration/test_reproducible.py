@@ -110,16 +110,17 @@ def test_tune_gives_the_same_model_twice_and_at_another_thread_count(tune_worksp
     assert tuned(again) == reference_model
     assert training_threads(again) == {2}  # tune.n_threads: 2, in every pool
     # One training thread in every pool (scikit-learn's and LightGBM's OpenMP, OpenBLAS):
-    # the same search, the same blend and the same predictions. The bytes differ: a fitted
-    # HistGradientBoosting records the threads it binned with (_bin_mapper.n_threads).
+    # the same search, the same blend, the same predictions and the same bytes (the
+    # saved model keeps no thread count: tune.portable).
     one = copy_of(tune_workspace, "one-thread")
     set_params(one, {"tune": {"n_threads": 1}})
-    _, best_params = tuned(one)
+    model_md5, best_params = tuned(one)
     assert training_threads(one) == {1}
     assert without_study_names(best_params) == without_study_names(reference_model[1])
     test = pd.read_parquet(one / "data/processed/test.parquet")[list(FEATURES)]
     reference = read_joblib(again / "models/model.joblib").predict(test)
     assert (read_joblib(one / "models/model.joblib").predict(test) == reference).all()
+    assert model_md5 == reference_model[0]
 
 
 def test_tune_without_wide_simd_gives_the_same_model(tune_workspace, reference_model):

@@ -186,8 +186,25 @@ def fit_ensemble(members: dict[str, dict], X: pd.DataFrame, y: np.ndarray, param
     weights = blend_weights(oof, y)
     blended = (oof * weights).sum(axis=1)  # not a BLAS matmul: the same bits on every CPU
     fold_rmse = [rmse(y[idx], blended[idx]) for _, idx in folds.split(X)]
-    regressor = VotingRegressor(estimators, weights=weights.tolist()).fit(X, y)
+    regressor = portable(VotingRegressor(estimators, weights=weights.tolist()).fit(X, y))
     return regressor, weights, float(np.mean(fold_rmse)), float(np.std(fold_rmse))
+
+
+def portable(regressor):
+    """``regressor`` without the OpenMP thread count a fitted HistGradientBoosting keeps
+    from its fit (``_bin_mapper.n_threads``, which only binning the training data reads):
+    so the saved model has the same bytes whatever the machine's or tune's thread count."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.ensemble import HistGradientBoostingRegressor, VotingRegressor
+
+    if isinstance(regressor, TransformedTargetRegressor):
+        portable(regressor.regressor_)
+    elif isinstance(regressor, VotingRegressor):
+        for member in regressor.estimators_:
+            portable(member)
+    elif isinstance(regressor, HistGradientBoostingRegressor):
+        regressor._bin_mapper.n_threads = None
+    return regressor
 
 
 def best_params_record(params: TuneParams, found: dict[str, dict],
@@ -200,12 +217,12 @@ def best_params_record(params: TuneParams, found: dict[str, dict],
 
 
 @contextlib.contextmanager
-def training_threads(n: int) -> Iterator[dict[str, int]]:
+def training_threads(n: int) -> Iterator[None]:
     """Cap every native thread pool this process trains with at ``n`` threads: the OpenMP
     runtimes of scikit-learn and of LightGBM (each wheel loads its own) and OpenBLAS.
     threadpoolctl limits only libraries already loaded, so LightGBM is loaded first;
     otherwise its runtime keeps one thread per core and workers that share a machine
-    oversubscribe it. Yields each pool's effective threads (also logged)."""
+    oversubscribe it. Logs each pool's effective threads."""
     import lightgbm  # noqa: F401  (loads LightGBM's OpenMP runtime before the limit)
     import sklearn.ensemble  # noqa: F401  (and scikit-learn's)
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -215,7 +232,7 @@ def training_threads(n: int) -> Iterator[dict[str, int]]:
                  for pool in threadpool_info()}
         logger.info("training threads: %s",
                     ", ".join(f"{name}: {threads}" for name, threads in sorted(pools.items())))
-        yield pools
+        yield
 
 
 def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
@@ -255,7 +272,8 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
             blend = dict(zip(params.families, weights.tolist()))
         else:
             only = found[params.model]
-            regressor = build_regressor(params.model, only["params"], params).fit(X, y)
+            regressor = portable(build_regressor(params.model, only["params"], params)
+                                 .fit(X, y))
             cv_mean, cv_std = only["cv_rmse_mean"], only["cv_rmse_std"]
             blend = {params.model: 1.0}
         summary = {"cv_rmse_mean": round(cv_mean, 6),

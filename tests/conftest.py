@@ -199,7 +199,9 @@ def gunicorn_service(repo_root, tmp_path_factory) -> Callable:
     """gunicorn_service(cwd, env, ready_path="/ready"): a context manager that starts the
     real service with gunicorn.conf.py on a free loopback port, waits until ready_path
     answers 200, yields (base URL, process, log file) and stops it with SIGTERM. The
-    services of a session share one lleaves cache of their own."""
+    services of a session share one lleaves cache of their own. The service uses the
+    stores of ``cwd`` (the embedded defaults) unless ``env`` names others: a store
+    variable a session fixture set in this process is not passed on."""
     import contextlib
     import os
     import signal
@@ -219,7 +221,9 @@ def gunicorn_service(repo_root, tmp_path_factory) -> Callable:
         proc = subprocess.Popen(
             ["gunicorn", "-c", str(repo_root / "gunicorn.conf.py"),
              "housing.deployment.app:create_app()"],
-            cwd=cwd, env={**os.environ, "HOUSING_BIND": f"127.0.0.1:{port}",
+            cwd=cwd, env={**{k: v for k, v in os.environ.items()
+                             if k not in ("MLFLOW_TRACKING_URI", "OPTUNA_STORAGE")},
+                          "HOUSING_BIND": f"127.0.0.1:{port}",
                           "WEB_CONCURRENCY": "2", "HOUSING_MODEL_POLL_SECONDS": "0",
                           "HOUSING_TREE_CACHE": str(tree_cache), **env},
             stdout=log, stderr=subprocess.STDOUT, text=True)

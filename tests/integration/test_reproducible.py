@@ -1,6 +1,7 @@
 """Same inputs, same bytes: the data and feature outputs do not depend on the CPU's SIMD
 extensions or on thread counts, tuning gives the same model whatever the OpenMP thread
-count, and a tune killed with SIGKILL resumes to the model an uninterrupted run makes."""
+count, and a tune killed with SIGKILL resumes to the model an uninterrupted run makes.
+Every tune below is compared with one reference tune in a copy of the same workspace."""
 
 from __future__ import annotations
 
@@ -69,7 +70,10 @@ def test_data_and_features_are_identical_without_wide_simd_and_at_any_thread_cou
 def tune_workspace(tmp_path_factory, new_workspace):
     """Small params, featurized: a copy of it tunes from the same matrix."""
     ws = new_workspace(tmp_path_factory.mktemp("tune") / "housing")
-    set_params(ws, {"tune": {"model": "ensemble", "n_trials": 6, "cv_folds": 3}})
+    # Both families (each with its own OpenMP runtime) and a pruned trial or two: the
+    # pruner decides after each of 2 folds once 3 trials finished.
+    set_params(ws, {"tune": {"model": "ensemble", "n_trials": 4, "cv_folds": 2,
+                             "n_threads": 2}})
     run(["dvc", "repro", "featurize"], ws)
     return ws
 
@@ -86,9 +90,18 @@ def tuned(ws: Path, env: dict[str, str] | None = None) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def reference_model(tune_workspace) -> tuple[str, str]:
-    """(model md5, best params) of one uninterrupted tune with the default environment."""
-    return tuned(copy_of(tune_workspace, "reference"))
+def reference(tune_workspace) -> Path:
+    """A copy of the workspace after one uninterrupted tune with the default environment."""
+    ws = copy_of(tune_workspace, "reference")
+    tuned(ws)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def reference_model(reference) -> tuple[str, str]:
+    """(model md5, best params) of the reference tune."""
+    return md5(reference / "models/model.joblib"), \
+        (reference / "models/best_params.json").read_text()
 
 
 def training_threads(ws: Path) -> set[int]:
@@ -104,22 +117,21 @@ def without_study_names(best_params: str) -> str:
     return "\n".join(ln for ln in best_params.splitlines() if '"study_name"' not in ln)
 
 
-def test_tune_gives_the_same_model_twice_and_at_another_thread_count(tune_workspace,
-                                                                     reference_model):
-    again = copy_of(tune_workspace, "again")
-    assert tuned(again) == reference_model
-    assert training_threads(again) == {2}  # tune.n_threads: 2, in every pool
-    # One training thread in every pool (scikit-learn's and LightGBM's OpenMP, OpenBLAS):
-    # the same search, the same blend, the same predictions and the same bytes (the
-    # saved model keeps no thread count: tune.portable).
+def test_tune_gives_the_same_model_at_another_thread_count(tune_workspace, reference,
+                                                           reference_model):
+    """A second tune, with one training thread in every pool (scikit-learn's and
+    LightGBM's OpenMP runtimes, both OpenBLAS builds) instead of two: the same search, the
+    same blend, the same predictions and the same bytes (the saved model keeps no thread
+    count: tune.portable). The other tests below each rerun it once more."""
+    assert training_threads(reference) == {2}
     one = copy_of(tune_workspace, "one-thread")
     set_params(one, {"tune": {"n_threads": 1}})
     model_md5, best_params = tuned(one)
     assert training_threads(one) == {1}
     assert without_study_names(best_params) == without_study_names(reference_model[1])
     test = pd.read_parquet(one / "data/processed/test.parquet")[list(FEATURES)]
-    reference = read_joblib(again / "models/model.joblib").predict(test)
-    assert (read_joblib(one / "models/model.joblib").predict(test) == reference).all()
+    expected = read_joblib(reference / "models/model.joblib").predict(test)
+    assert (read_joblib(one / "models/model.joblib").predict(test) == expected).all()
     assert model_md5 == reference_model[0]
 
 

@@ -144,6 +144,23 @@ def test_reference_travels_with_the_version(two_versions):
     assert set(store.feature_ranges(first["run_id"])) >= {"MedInc", "Longitude"}
 
 
+def test_a_version_pins_what_loading_it_needs(two_versions):
+    """The logged requirements are the model's libraries at their installed versions,
+    LightGBM included (MLflow's inference misses it), and nothing of the test run."""
+    import mlflow
+    from importlib.metadata import version
+
+    first, _ = two_versions
+    source = store.client().get_model_version_download_uri(NAME, first["version"])
+    lines = Path(mlflow.artifacts.download_artifacts(f"{source}/requirements.txt")) \
+        .read_text().split()
+    assert f"lightgbm=={version('lightgbm')}" in lines
+    assert f"scikit-learn=={version('scikit-learn')}" in lines
+    assert f"housing=={version('housing')}" in lines
+    assert f"mlflow=={version('mlflow')}" in lines
+    assert not [line for line in lines if line.startswith(("pytest", "rich", "psutil"))]
+
+
 def test_look_ups_without_mlflow_agree_with_the_client(two_versions, tmp_path):
     """The always-run stages' cheap registry checks read the same answers as MlflowClient."""
     client = MlflowClient()

@@ -25,6 +25,20 @@ REFERENCE_ARTIFACT = "reference/test_predictions.json"
 RANGES_ARTIFACT = "feature_ranges.json"
 BEST_PARAMS_ARTIFACT = "best_params.json"
 DECISION_ARTIFACT = "promotion_decision.json"
+# What loading and predicting with a registered version imports: the project (its
+# transformers and the LightGBM wrapper), the skops format and the model libraries.
+MODEL_DISTRIBUTIONS = ("housing", "scikit-learn", "skops", "lightgbm", "numpy", "pandas",
+                       "scipy")
+
+
+def model_requirements() -> list[str]:
+    """The pip requirements logged with a version: ``MODEL_DISTRIBUTIONS`` pinned to the
+    installed versions. Given explicitly, MLflow skips its inference, which loads the model
+    again in a subprocess (about 7 s) and, because LightGBM is imported only when a
+    member trains or predicts, leaves it out."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in MODEL_DISTRIBUTIONS]
 
 
 def client():
@@ -55,14 +69,38 @@ def experiment_tags() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def tracking_run(run_name: str, *, nested: bool = False,
-                 tags: dict[str, Any] | None = None) -> Iterator[str]:
+def tracking_run(run_name: str, *, tags: dict[str, Any] | None = None) -> Iterator[str]:
     """A run in the configured experiment, tagged with the DVC experiment; yields its id."""
     import mlflow
 
     tags = {k: str(v) for k, v in {**experiment_tags(), **(tags or {})}.items()}
-    with mlflow.start_run(run_name=run_name, nested=nested, tags=tags) as run:
+    with mlflow.start_run(run_name=run_name, tags=tags) as run:
         yield run.info.run_id
+
+
+@contextlib.contextmanager
+def child_run(run_name: str, *, tags: dict[str, Any] | None = None) -> Iterator[str]:
+    """A child of the active run (a tuning trial), tagged with the DVC experiment; yields
+    its id. Created and ended through the client: one request each, and none of the
+    fluent API's look-ups (source, git, user) that the parent run already holds. It ends
+    FINISHED, or FAILED when its body raises."""
+    import mlflow
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    parent = mlflow.active_run()
+    if parent is None:
+        raise RuntimeError(f"child run {run_name!r} outside a tracking run")
+    tags = {k: str(v) for k, v in {**experiment_tags(), **(tags or {}),
+                                    MLFLOW_PARENT_RUN_ID: parent.info.run_id}.items()}
+    tracking = client()
+    run_id = tracking.create_run(parent.info.experiment_id, run_name=run_name,
+                                 tags=tags).info.run_id
+    status = "FAILED"
+    try:
+        yield run_id
+        status = "FINISHED"
+    finally:
+        tracking.set_terminated(run_id, status)
 
 
 def log(run_id: str, *, params: dict[str, Any] | None = None,
@@ -96,7 +134,7 @@ def register_model(model: Any, *, name: str, example: pd.DataFrame, predictions:
             model, name=MODEL_ARTIFACT, registered_model_name=name,
             signature=infer_signature(example, predictions[: len(example)]),
             input_example=example.head(3), serialization_format="skops",
-            skops_trusted_types=trusted_types)
+            skops_trusted_types=trusted_types, pip_requirements=model_requirements())
         mlflow.log_table(reference, artifact_file=REFERENCE_ARTIFACT)
         for artifact, document in documents.items():
             mlflow.log_dict(document, artifact)

@@ -84,8 +84,8 @@ def make_objective(X: pd.DataFrame, y: np.ndarray, family: str, params: TunePara
         study.check_budget(trial.study, trial, n_trials)
         hyper = suggest_params(trial, family)
         study.mark_sampled(trial)
-        with store.tracking_run(f"trial-{trial.number}", nested=True,
-                                tags={"optuna.trial_number": trial.number}) as run_id:
+        with store.child_run(f"trial-{trial.number}",
+                             tags={"optuna.trial_number": trial.number}) as run_id:
             try:
                 result = cross_validate(family, hyper, X, y, params, trial=trial)
             except optuna.TrialPruned:

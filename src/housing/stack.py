@@ -19,6 +19,7 @@ data (``--purge`` drops the databases and the folders too).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -168,6 +169,11 @@ def server_pid(stack: Stack) -> int | None:
     """The pid of the server this stack started, if that process is alive."""
     try:
         pid = int(stack.pid_file.read_text())
+        with contextlib.suppress(ChildProcessError):  # not this process's child
+            # A server this process started (up() called in-process) and that has exited
+            # stays a zombie, which signal 0 still finds, until it is reaped here.
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return None
         os.kill(pid, 0)
         return pid
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):

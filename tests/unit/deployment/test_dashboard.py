@@ -184,7 +184,9 @@ def test_a_key_guards_pages_and_the_login_sets_a_strict_cookie(client_for):
     compressed, payload = value.startswith("."), value.lstrip(".").split(".")[0]
     signed = base64.urlsafe_b64decode(payload + "==")  # readable by its holder: only signed
     signed = zlib.decompress(signed) if compressed else signed
-    assert b'"auth"' in signed and b"k<&>" not in signed and b"ey" not in signed
+    # no part of the key, raw or JSON-escaped, begins there (a test for its last two
+    # letters alone failed now and then: the session's random id may hold them)
+    assert b'"auth"' in signed and b"k<&>" not in signed
     assert client.get("/ui/monitoring").status_code == 200
     # the session also authorises the API calls the form makes
     assert client.post("/predict", json={f: 1 for f in FEATURES}).status_code == 503

@@ -9,8 +9,10 @@ lightgbm`, then:
 
 - tunes the same budget with the same seed with 1 worker (2 OpenMP threads: the
   default), 1 worker (1 thread) and 2 workers (1 thread each), each in a fresh study, and
-  reports finished trials per minute and the best CV RMSE. The rate is taken over the
-  search itself (the study's first trial start to its last trial end) and over the whole
+  reports cross-validation folds fitted per minute (the work rate: a pruned trial fits
+  fewer folds, and the workers' trials are pruned differently), finished trials per
+  minute, the pruned trials and the best CV RMSE. Rates are taken over the search itself
+  (the study's first trial start to its last trial end), trials also over the whole
   command (process start-up and the final fit included); ratios are against 1 worker x 2
   threads;
 - logs ``--runs`` trials to the server and to a SQLite store exactly as tune does (a
@@ -35,9 +37,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def tune_rate(ws: Path, storage: str, *, workers: int, threads: int, trials: int,
-              seed: int) -> tuple[float, float, float]:
-    """(finished trials per minute of search, per minute of the whole command, best CV
-    RMSE) of one budget on a fresh study."""
+              seed: int) -> dict[str, float]:
+    """One budget on a fresh study: finished trials per minute of search and of the whole
+    command, cross-validation folds fitted per minute of search (pruned trials fit fewer),
+    pruned trials, best CV RMSE."""
     import optuna
 
     set_params(ws, {"tune": {"storage": storage, "n_threads": threads, "n_trials": trials,
@@ -59,7 +62,10 @@ def tune_rate(ws: Path, storage: str, *, workers: int, threads: int, trials: int
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     search = (max(t.datetime_complete for t in finished)
               - min(t.datetime_start for t in finished)).total_seconds() / 60
-    return len(finished) / search, len(finished) / minutes, study.best_value
+    folds = sum(len(t.intermediate_values) for t in finished)  # each trial reports per fold
+    pruned = sum(t.state.name == "PRUNED" for t in finished)
+    return {"search": len(finished) / search, "whole": len(finished) / minutes,
+            "folds": folds / search, "pruned": pruned, "best": study.best_value}
 
 
 def ms_per_logged_trial(uri: str, runs: int) -> float:
@@ -99,26 +105,25 @@ def main() -> None:
             storage = stack.optuna_url
             rows = []
             for workers, threads in ((1, 2), (1, 1), (2, 1)):
-                search, whole, best = tune_rate(ws, storage, workers=workers,
-                                                threads=threads, trials=args.trials,
-                                                seed=args.seed)
-                rows.append((workers, threads, search, whole, best))
-                print(f"{workers} worker(s) x {threads} thread(s): {search:.2f} trials/min "
-                      f"searching, {whole:.2f} for the command, best CV RMSE {best:.4f}",
-                      flush=True)
+                rate = tune_rate(ws, storage, workers=workers, threads=threads,
+                                 trials=args.trials, seed=args.seed)
+                rows.append((workers, threads, rate))
+                print(f"{workers} worker(s) x {threads} thread(s): {rate}", flush=True)
             server = ms_per_logged_trial(stack.tracking_uri, args.runs)
             sqlite = ms_per_logged_trial(f"sqlite:///{Path(tmp) / 'overhead.db'}", args.runs)
         finally:
             team.down(stack, purge=True)
-    base_search, base_whole = rows[0][2], rows[0][3]
+    base = rows[0][2]
     print(f"\nOptuna on PostgreSQL, tune.model=lightgbm, {args.trials} trials per study, "
-          f"seed {args.seed}:\n")
-    print("| workers x OpenMP threads | trials / min searching | x 1 x 2 "
-          "| trials / min, whole command | x 1 x 2 | best CV RMSE |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for workers, threads, search, whole, best in rows:
-        print(f"| {workers} x {threads} | {search:.2f} | {search / base_search:.2f} "
-              f"| {whole:.2f} | {whole / base_whole:.2f} | {best:.4f} |")
+          f"seed {args.seed}; x = against 1 worker x 2 threads:\n")
+    print("| workers x OpenMP threads | folds fitted / min | x | trials / min searching | x "
+          "| trials / min, whole command | x | pruned | best CV RMSE |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for workers, threads, r in rows:
+        print(f"| {workers} x {threads} | {r['folds']:.2f} | {r['folds'] / base['folds']:.2f} "
+              f"| {r['search']:.2f} | {r['search'] / base['search']:.2f} "
+              f"| {r['whole']:.2f} | {r['whole'] / base['whole']:.2f} "
+              f"| {r['pruned']} of {args.trials} | {r['best']:.4f} |")
     print(f"\nMLflow, per logged trial ({args.runs} trials): tracking server "
           f"{server:.1f} ms, SQLite {sqlite:.1f} ms ({server / sqlite:.2f}x)")
 

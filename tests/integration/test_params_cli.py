@@ -30,7 +30,8 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, new_workspace):
-    return new_workspace(tmp_path_factory.mktemp("params") / "housing")
+    # its own DVC cache, inside the workspace: "nothing written" covers it too
+    return new_workspace(tmp_path_factory.mktemp("params") / "housing", shared_cache=False)
 
 
 def files(ws) -> dict[str, tuple[int, int]]:

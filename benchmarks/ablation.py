@@ -39,7 +39,6 @@ def main() -> None:
     budgets = [tuple(int(n) for n in item.split("x")) for item in args.budgets.split(",") if item]
     default_data_cache(REPO_ROOT)
     tune = load_params(REPO_ROOT / "params.yaml").tune
-    folds = tune.cv_folds
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="housing-ablation-") as tmp:
@@ -64,7 +63,7 @@ def main() -> None:
         for feature_set in FEATURE_SETS:
             for family in FAMILIES:
                 for trials in (0, tune.n_trials):
-                    experiment(feature_set, family, trials, folds)
+                    experiment(feature_set, family, trials, tune.cv_folds)
         committed = "geographic + neighbour targets"
         for trials, budget_folds in budgets:
             experiment(committed, tune.model, trials, budget_folds)
@@ -72,7 +71,7 @@ def main() -> None:
     write_csv(table, args.out / "ablation.csv")
     lines = [f"Each row is a `dvc exp run -S` with the committed params otherwise; tuned "
              f"rows of the grid use the committed budget ({tune.n_trials} Optuna trials per "
-             f"family, {folds}-fold CV), the last rows other budgets for the committed "
+             f"family, {tune.cv_folds}-fold CV), the last rows other budgets for the committed "
              "features and model. Test RMSE on the seed-0 split. Produced by "
              "`python benchmarks/ablation.py`.",
              "",

@@ -96,6 +96,7 @@ class TuneParams(StageParams):
     n_trials: Annotated[Int, Field(ge=0)]
     retrain_trials: Annotated[Int, Field(ge=1)]
     cv_folds: Annotated[Int, Field(ge=2, le=20)]
+    max_rounds: Annotated[Int, Field(ge=0)]
     seed: Seed
     timeout: Annotated[Float, Field(ge=0)]
     storage: Str

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import yaml
 
-# Small params: a full pipeline in about a minute, same code paths as the defaults. One
-# training thread (on 1,500 rows a second one buys nothing), so that two workspaces can
-# train at once on 2 cores without OpenMP threads spinning against each other.
+# Small params: a full pipeline in under a minute, same code paths as the defaults. Boosting
+# stops at 100 rounds (tune.max_rounds): on 1,500 rows the trees, not the rows, set what a
+# tune, an evaluation and lleaves' compilation cost. One training thread (on 1,500 rows a
+# second one buys nothing), so that two workspaces can train at once on 2 cores without
+# OpenMP threads spinning against each other.
 SMALL_PARAMS = {
     "prepare": {"train_sample_rows": 1500},
-    "tune": {"n_trials": 3, "retrain_trials": 2, "cv_folds": 3, "n_threads": 1},
+    "tune": {"n_trials": 3, "retrain_trials": 2, "cv_folds": 3, "max_rounds": 100,
+             "n_threads": 1},
     "evaluate": {"permutation_repeats": 1},
     "register": {"max_rmse": 0.7, "min_r2": 0.6},
 }

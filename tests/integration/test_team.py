@@ -206,7 +206,8 @@ def test_two_workers_one_killed_end_with_exactly_the_budget(server, new_workspac
     ws = new_workspace(tmp_path / "workers")
     url = server.optuna_url
     storage = polling_storage(url)
-    set_params(ws, {"tune": {"model": "lightgbm", "n_trials": 8, "seed": 7,
+    # The full range of boosting rounds: trials of seconds, so that the kill lands mid-trial.
+    set_params(ws, {"tune": {"model": "lightgbm", "n_trials": 8, "seed": 7, "max_rounds": 0,
                              "storage": url, "n_threads": 1}})
     run(["dvc", "repro", "featurize"], ws)
     env = {**os.environ, **env_for(server), "HOME": str(ws.parent)}

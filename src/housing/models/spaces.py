@@ -33,18 +33,27 @@ def stable_hyper(hyper: dict[str, Any]) -> dict[str, Any]:
             for k, v in hyper.items()}
 
 
-def suggest_params(trial, model: str) -> dict[str, Any]:
+def suggest_params(trial, model: str, max_rounds: int = 0) -> dict[str, Any]:
     """Sample one configuration of ``model``'s hyperparameters from the trial (rounded with
-    stable_hyper, as every model is built)."""
-    return stable_hyper(_suggest(trial, model))
+    stable_hyper, as every model is built); ``max_rounds`` > 0 caps the boosting rounds."""
+    return stable_hyper(_suggest(trial, model, max_rounds))
 
 
-def _suggest(trial, model: str) -> dict[str, Any]:
+def _rounds(trial, name: str, low: int, high: int, step: int, cap: int) -> int:
+    """Boosting rounds from ``low`` to ``high``; a cap > 0 lowers both bounds to at most
+    ``cap`` (a quick run fits fewer, cheaper trees; 0 leaves the range as it is)."""
+    if cap:
+        low, high = min(low, cap), min(high, cap)
+        high = low + (high - low) // step * step
+    return trial.suggest_int(name, low, high, step=step)
+
+
+def _suggest(trial, model: str, max_rounds: int = 0) -> dict[str, Any]:
     check_family(model)
     if model == "hist_gradient_boosting":
         return {
             "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
-            "max_iter": trial.suggest_int("max_iter", 200, 1000, step=100),
+            "max_iter": _rounds(trial, "max_iter", 200, 1000, 100, max_rounds),
             "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 15, 127, log=True),
             "min_samples_leaf": trial.suggest_int("min_samples_leaf", 3, 80, log=True),
             "l2_regularization": trial.suggest_float("l2_regularization", 1e-6, 10.0, log=True),
@@ -52,7 +61,7 @@ def _suggest(trial, model: str) -> dict[str, Any]:
         }
     if model == "lightgbm":
         return {
-            "n_estimators": trial.suggest_int("n_estimators", 300, 1200, step=100),
+            "n_estimators": _rounds(trial, "n_estimators", 300, 1200, 100, max_rounds),
             "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
             "num_leaves": trial.suggest_int("num_leaves", 15, 255, log=True),
             "min_child_samples": trial.suggest_int("min_child_samples", 3, 100, log=True),

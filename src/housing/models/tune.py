@@ -82,7 +82,7 @@ def make_objective(X: pd.DataFrame, y: np.ndarray, family: str, params: TunePara
 
     def objective(trial: optuna.Trial) -> float:
         study.check_budget(trial.study, trial, n_trials)
-        hyper = suggest_params(trial, family)
+        hyper = suggest_params(trial, family, params.max_rounds)
         study.mark_sampled(trial)
         with store.child_run(f"trial-{trial.number}",
                              tags={"optuna.trial_number": trial.number}) as run_id:

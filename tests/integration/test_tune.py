@@ -82,7 +82,7 @@ def test_study_name_changes_with_every_tune_param(pipeline_params):
     changed = {"n_trials": 6, "seed": 2, "cv_folds": 4, "log_target": True, "timeout": 5.0,
                "storage": "sqlite:///other.db", "model": "lightgbm",
                "ensemble_members": ("lightgbm", "random_forest"), "n_threads": 1,
-               "retrain_trials": 9}
+               "retrain_trials": 9, "max_rounds": 50}
     assert set(changed) == set(type(base).model_fields)  # every field is covered here
     for key, value in changed.items():
         assert tune.study_name_for("lightgbm", base.model_copy(update={key: value}),

@@ -23,20 +23,20 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import gc
 
 import lightgbm  # noqa: F401 (and matplotlib, which it imports to probe for plotting)
-import llvmlite.binding  # noqa: F401
 import lleaves  # noqa: F401
+import llvmlite.binding  # noqa: F401
 import mlflow.artifacts
 import mlflow.store.model_registry.sqlalchemy_store
 import mlflow.store.tracking.sqlalchemy_store
 import mlflow.tracking  # noqa: F401
 import mpmath  # noqa: F401
 import pyarrow  # noqa: F401 (pandas' string columns)
-import sklearn.ensemble  # noqa: F401
+import sklearn.ensemble
 import sklearn.neighbors  # noqa: F401
 import skops.io  # noqa: F401
 import treelite  # noqa: F401
 
-import housing.deployment.app  # noqa: F401
+import housing.deployment.app
 import housing.deployment.native_trees  # noqa: F401
 from housing.deployment.prediction_log import close_all
 

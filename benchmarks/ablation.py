@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 from housing.io import write_csv
 from housing.params import load_params
 from housing.workspace import default_data_cache, make_workspace, run
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 FEATURE_SETS = {"geographic": "[]", "geographic + neighbour targets": "[8,32]"}
 FAMILIES = ("hist_gradient_boosting", "lightgbm", "ensemble")
 

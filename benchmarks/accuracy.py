@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 from housing.reporting.report import ANCHORS
 from housing.workspace import default_data_cache, make_workspace, run
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

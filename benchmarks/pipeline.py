@@ -29,11 +29,10 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 from housing.params import PipelineParams, TuneParams, load_params
-from housing.workspace import (TRAINING_STAGES, default_data_cache, make_workspace, run,
-                               set_params)
+from housing.workspace import TRAINING_STAGES, default_data_cache, make_workspace, run, set_params
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:

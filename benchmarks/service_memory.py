@@ -18,13 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 from service import (  # the sibling script (benchmarks/ is on sys.path)
     free_port,
     served_runtime,
     wait_ready,
 )
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def pss_kib(pid: int) -> int:

@@ -3,6 +3,7 @@ import pytest
 
 from housing.config import FEATURES, TARGET
 from housing.data.split import split_dataset
+from housing.features.transformers import MAJOR_CITIES
 from housing.monitoring.simulate import (
     DATA_BUGS,
     SCENARIOS,
@@ -10,7 +11,6 @@ from housing.monitoring.simulate import (
     selection_weights,
     simulate_batch,
 )
-from housing.features.transformers import MAJOR_CITIES
 
 
 @pytest.fixture(scope="module")

@@ -178,7 +178,7 @@ def test_pages_in_chromium(service, browser_path, tmp_path):
         page.focus("#f-Longitude")
         page.keyboard.press("Enter")  # the keyboard submits the form
         page.wait_for_selector("#result:not([hidden])")
-        status, answer = api(base, "/predict", district)
+        _, answer = api(base, "/predict", district)
         assert status == 200
         usd = answer["predictions"][0]["usd"]
         assert float(page.get_attribute("#usd", "data-usd")) == usd
@@ -236,7 +236,7 @@ def test_pages_work_without_javascript(service, browser_path, tmp_path):
         district = {f: float(page.input_value(f"#f-{f}")) for f in FEATURES}
         page.click("#submit")  # the form posts to /ui/predict: the server renders the answer
         page.wait_for_load_state()
-        status, answer = api(base, "/predict", district)
+        _, answer = api(base, "/predict", district)
         assert page.inner_text("#usd") == f"${answer['predictions'][0]['usd']:,.2f}"
         page.fill("#f-Latitude", "north")
         page.click("#submit")

@@ -102,7 +102,7 @@ def test_promote_applies_the_gate_and_records_the_step(
     monkeypatch.setenv("DVC_EXP_NAME", "stronger")
     register_small_model(tmp_path, max_iter=120)
     monkeypatch.delenv("DVC_EXP_NAME")
-    with pytest.raises(ValueError, match="the gate refuses version 2: RMSE .* does not beat"):
+    with pytest.raises(ValueError, match=r"the gate refuses version 2: RMSE .* does not beat"):
         release.promote(gate, version=2, reason="try")
     assert alias("production") == 1
     event = release.promote(gate, experiment="stronger", reason="reviewed in PR 7")
@@ -147,8 +147,9 @@ def test_reference_travels_with_the_version(two_versions):
 def test_a_version_pins_what_loading_it_needs(two_versions):
     """The logged requirements are the model's libraries at their installed versions,
     LightGBM included (MLflow's inference misses it), and nothing of the test run."""
-    import mlflow
     from importlib.metadata import version
+
+    import mlflow
 
     first, _ = two_versions
     source = store.client().get_model_version_download_uri(NAME, first["version"])

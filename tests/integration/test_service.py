@@ -64,7 +64,8 @@ def test_serves_predictions_and_logs_them(server, district):
 
 
 def test_served_predictions_equal_the_registered_model_on_the_test_set(server, service_store):
-    """Every test-set row through HTTP (compiled trees) against the registered model's own predict."""
+    """Every test-set row through HTTP (compiled trees) against the registered model's own
+    predict."""
     import numpy as np
     import pandas as pd
 
@@ -73,7 +74,7 @@ def test_served_predictions_equal_the_registered_model_on_the_test_set(server, s
     from housing.registry import store
 
     base, _, _ = server
-    workspace, uri = service_store
+    workspace, _ = service_store
     deadline = time.monotonic() + 300  # the workers move to lleaves once it is compiled
     while (runtime := call(f"{base}/model")[1]["runtime"])["trees"] != ["lleaves"]:
         assert runtime["name"] == "compiled" and time.monotonic() < deadline, runtime

@@ -4,13 +4,13 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.pipeline import Pipeline
 
 from housing.config import FEATURES
+from housing.models.spaces import MODEL_FAMILIES, build_regressor
 from housing.registry.serialization import (
     TRUSTED_TYPES,
     UntrustedModelError,
     load_skops_model,
     required_trusted_types,
 )
-from housing.models.spaces import MODEL_FAMILIES, build_regressor
 
 SMALL = {"hist_gradient_boosting": {"max_iter": 20}, "random_forest": {"n_estimators": 5},
          "lightgbm": {"n_estimators": 20},

@@ -34,7 +34,7 @@ def test_dataframe_split_details_stop_at_their_cap(make_client):
     {"dataframe_split": {"columns": [1.5] * 50_000, "data": [[1.0]]}},
     {"dataframe_split": {"columns": list(FEATURES), "data": [["x"] * 8] * 5_000}},
     {"dataframe_records": [{"Unknown" + str(i): 1 for i in range(2000)}] * 50},
-    {"dataframe_records": [{f: None for f in FEATURES}] * 5_000},
+    {"dataframe_records": [dict.fromkeys(FEATURES)] * 5_000},
 ])
 def test_every_bad_body_gets_at_most_the_capped_details(make_client, body):
     _, client = make_client(max_body_bytes=8 * 1024 * 1024)
@@ -122,7 +122,7 @@ def test_the_monitoring_page_reads_only_the_monitors_report(make_client, tmp_pat
               "alert": False, "reasons": ["no alert"], "rows_analysed": 3,
               "params": {"ks_threshold": 0.1, "max_rmse_increase": 0.1},
               "batches": {"b1": {"rows": 3, "labelled_rows": 0, "estimated_rmse": 0.41,
-                                 "realized_rmse": None, "ks": {f: 0.01 for f in FEATURES},
+                                 "realized_rmse": None, "ks": dict.fromkeys(FEATURES, 0.01),
                                  "map": [[-122.2, 37.8], [-121.9, 37.3], [-118.2, 34.0]]}},
               "reference_map": [[-117.1, 32.7]] * 5}
     state = tmp_path / MonitorPaths().state

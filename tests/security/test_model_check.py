@@ -132,7 +132,7 @@ def test_the_service_refuses_a_crafted_artifact_and_keeps_serving(own_store):
     store = own_store
     serving = ModelHolder("california-housing", "production")
     assert serving.refresh() and serving.current is not None
-    [artifact] = [p for p in store.rglob("model.skops")]
+    [artifact] = list(store.rglob("model.skops"))
     crafted = copy.deepcopy(serving.current.model)
     predictor = crafted[-1]._predictors[1][0]
     predictor.nodes["left"][first_split(predictor)] = 10**6

@@ -62,9 +62,9 @@ def test_a_tracking_password_shows_nowhere(gunicorn_service, tmp_path):
         "prediction_log": "ok"}
     model = json.loads(answers[6][1])
     assert answers[6][0] == 503 and "***@" in json.dumps(model)  # the cause, redacted
-    for status, text in answers:
+    for _, text in answers:
         assert SECRET not in text, text[:500]
-    for status, text in (answers[0], answers[7]):  # /ready and the card: no host, no path
+    for _, text in (answers[0], answers[7]):  # /ready and the card: no host, no path
         assert f"127.0.0.1:{dead}" not in text and "MlflowException" not in text
     log = log_path.read_text()
     assert "cannot load" in log and SECRET not in log

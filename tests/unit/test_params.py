@@ -92,7 +92,7 @@ def test_file_errors_name_the_file(tmp_path):
         load_params(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("tune: [unclosed\n")
-    with pytest.raises(ParamsError, match="bad.yaml.*\n.*not valid YAML"):
+    with pytest.raises(ParamsError, match=r"bad\.yaml.*\n.*not valid YAML"):
         load_params(bad)
 
 

@@ -42,13 +42,14 @@ def test_dvc_uses_the_offline_template(repo_root):
 
 
 def test_gate_line_names_the_decision(monkeypatch):
-    class Version:
-        version = "3"
-        tags = {"test_rmse": "0.40", "test_r2": "0.85", "test_md5": "x"}
+    from types import SimpleNamespace
+
+    Version = SimpleNamespace(version="3",
+                              tags={"test_rmse": "0.40", "test_r2": "0.85", "test_md5": "x"})
 
     from housing.registry import store
 
-    monkeypatch.setattr(store, "version_by_alias", lambda name, alias: Version())
+    monkeypatch.setattr(store, "version_by_alias", lambda name, alias: Version)
     lines = review.production_section({"rmse": 0.38, "r2": 0.86},
                                       RegisterParams(max_rmse=0.5, min_r2=0.75,
                                                      min_improvement=0.0))

@@ -14,8 +14,8 @@ X-Housing-Batch header: ``housing simulate --url`` sends it), and otherwise
 grouped by day as the batch ``service-<date>``. A client's X-Request-ID is only echoed
 and logged, never read here. Rows a client marked as test traffic (X-Housing-Traffic:
 test: load tests, benchmarks, ``housing simulate --url``) are logged with
-``"traffic": "test"`` and left out here, so they never reach the monitor. Batch names are checked (``check_batch_name``) before they
-name anything, files included.
+``"traffic": "test"`` and left out here, so they never reach the monitor. Batch names are
+checked (``check_batch_name``) before they name anything, files included.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def split_dataset(
         with_ids[ROW_ID].to_numpy(), test_size=TEST_SIZE, random_state=test_seed
     )
     rng = np.random.default_rng(seed)
-    n_stream = int(round(stream_fraction * len(with_ids)))
+    n_stream = round(stream_fraction * len(with_ids))
     stream_ids = np.sort(rng.choice(rest_ids, size=n_stream, replace=False))
     train_ids = np.setdiff1d(rest_ids, stream_ids)  # sorted
     if train_sample_rows and train_sample_rows < len(train_ids):

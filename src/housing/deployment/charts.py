@@ -148,7 +148,8 @@ def project(lon: np.ndarray, lat: np.ndarray, width: int) -> tuple[np.ndarray, n
     return x, y, height
 
 
-def density_cells(lon: np.ndarray, lat: np.ndarray, cell: float = 0.2) -> list[tuple[float, float, int]]:
+def density_cells(lon: np.ndarray, lat: np.ndarray,
+                  cell: float = 0.2) -> list[tuple[float, float, int]]:
     """Counts of points per ``cell``-degree square: (lon of the west edge, lat of the north
     edge, count), sorted so the output does not depend on the input order."""
     if len(lon) == 0:

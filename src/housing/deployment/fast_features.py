@@ -82,7 +82,7 @@ def _logs(step) -> Callable[[Row], Row]:
             return {}
         # np.clip(v, 0.0, None): 0.0 unless v > 0.0 (so -0.0 becomes 0.0, as in NumPy)
         values = stable_math.log1p(np.array(
-            [c[n] if c[n] > 0.0 else 0.0 for n in names]))  # noqa: FURB136 (max keeps -0.0)
+            [c[n] if c[n] > 0.0 else 0.0 for n in names]))  # not max(): it keeps -0.0
         return {f"log_{n}": v for n, v in zip(names, values.tolist())}
     return new
 
@@ -92,7 +92,7 @@ _RADIANS = math.pi / 180.0  # NumPy's deg2rad multiplies by this same double
 
 def _clip01(x: float) -> float:
     """np.clip(x, 0, 1) for a float (-0.0 becomes 0.0, as in NumPy; max would keep it)."""
-    return 0.0 if not x > 0.0 else (1.0 if x > 1.0 else x)  # noqa: FURB136
+    return 0.0 if not x > 0.0 else (1.0 if x > 1.0 else x)  # not max(): it keeps -0.0
 
 
 def _geo(step) -> Callable[[Row], Row]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -78,10 +79,8 @@ def release_memory() -> None:
     gc.collect()
     libc = ctypes.util.find_library("c")
     if libc:
-        try:
+        with contextlib.suppress(OSError, AttributeError):  # not glibc
             ctypes.CDLL(libc).malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc
-            pass
 
 
 def resolve_version(name: str, alias: str) -> str:
@@ -173,7 +172,7 @@ class ModelHolder:
                     self._compile_native(self.current)
                 self.last_error = self.registry_error = None
                 return swap
-            except Exception as err:  # registry down or alias missing: keep serving what we have
+            except Exception as err:  # noqa: BLE001 - registry down or alias missing: keep serving
                 self.last_error = redact_url(f"{type(err).__name__}: {err}")[:500]
                 # The registry answered, but has no such model or alias (a server says so
                 # with INVALID_PARAMETER_VALUE "... not found")
@@ -196,7 +195,7 @@ class ModelHolder:
                     ensure_library(member_text(member), self.tree_cache)
                 predict = compile_pipeline(loaded.model, check_rows(loaded.ranges),
                                            cached_native(self.tree_cache))
-            except Exception as err:  # compiling is an optimisation: keep serving
+            except Exception as err:  # noqa: BLE001 - compiling is an optimisation: keep serving
                 self.native_error = redact_url(f"{type(err).__name__}: {err}")[:500]
                 logger.warning("version %s stays on %s: %s", loaded.version,
                                "+".join(served.trees), self.native_error)

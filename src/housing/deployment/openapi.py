@@ -37,7 +37,7 @@ def _schemas(max_batch: int) -> dict[str, Any]:
     number = {"type": "number"}
     district = {
         "type": "object", "description": "One district's 8 census features.",
-        "properties": {f: number for f in FEATURES}, "required": list(FEATURES),
+        "properties": dict.fromkeys(FEATURES, number), "required": list(FEATURES),
         "additionalProperties": False,
     }
     records = {"type": "array", "items": _ref("District"), "minItems": 1,

@@ -179,7 +179,7 @@ class PredictionLog:
                     logger.warning("prediction log %s: writing again after %d failed "
                                    "attempts", self.path, self.write_errors)
                     self.last_error, retry = None, self.flush_seconds
-            if stopping and (not pending and not carry or self._give_up(pending, carry_rows)):
+            if stopping and ((not pending and not carry) or self._give_up(pending, carry_rows)):
                 return
 
     def _give_up(self, pending: collections.deque, carry_rows: int) -> bool:

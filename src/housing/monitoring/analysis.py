@@ -25,7 +25,7 @@ from housing.data.validate import validation_problems
 from housing.io import atomic_path, write_csv, write_json, write_parquet
 from housing.models.metrics import rmse
 from housing.monitoring import quality
-from housing.monitoring.quarantine import Gate, read_gate, write_gate
+from housing.monitoring.quarantine import Gate, write_gate
 from housing.monitoring.rules import BatchFindings, accepted_batches, retrain_verdict
 from housing.params import MonitorParams
 
@@ -250,7 +250,7 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
                         "reference_map": map_points(reference),
                         "retrain": accepted != previous, "alert": verdict.retrain,
                         "quarantined": list(verdict.quarantined), "reasons": reasons,
-                        "rows_analysed": int(len(new))})
+                        "rows_analysed": len(new)})
         write_csv(pd.DataFrame([{"batch": k, "estimated_rmse": v["estimated_rmse"],
                                  "realized_rmse": v["realized_rmse"],
                                  "reference_rmse": round(reference_rmse, 6),

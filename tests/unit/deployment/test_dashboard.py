@@ -51,7 +51,7 @@ def test_map_places_districts_inside_the_frame_and_subsamples():
     assert len(points) == 500
     xs = [float(c.get("cx")) for c in points]
     ys = [float(c.get("cy")) for c in points]
-    assert 0 <= min(xs) and max(xs) <= width and 0 <= min(ys) and max(ys) <= height
+    assert min(xs) >= 0 and max(xs) <= width and min(ys) >= 0 and max(ys) <= height
     assert svg.find(f"{SVG}polygon").get("class") == "state"
 
 
@@ -73,7 +73,7 @@ def test_nice_max(value, expected):
 
 
 def test_form_payload_sends_numbers_and_leaves_the_rest_to_the_api():
-    form = {f: "1" for f in FEATURES} | {"MedInc": " 8.3 ", "HouseAge": "abc",
+    form = dict.fromkeys(FEATURES, "1") | {"MedInc": " 8.3 ", "HouseAge": "abc",
                                          "AveRooms": "", "Population": "inf"}
     payload = dashboard.form_payload(form)
     assert payload["MedInc"] == 8.3 and payload["HouseAge"] == "abc"
@@ -102,9 +102,9 @@ def test_monitoring_view_reads_the_report():
               "reference_rmse": 0.4, "retrain": True, "alert": True, "reasons": ["x"],
               "production_version": 3, "rows_analysed": 10, "accepted_batches": 1,
               "batches": {"b2": {"rows": 5, "estimated_rmse": 0.5, "realized_rmse": None,
-                                 "ks": {f: 0.01 for f in FEATURES} | {"Latitude": 0.3}},
+                                 "ks": dict.fromkeys(FEATURES, 0.01) | {"Latitude": 0.3}},
                           "b1": {"rows": 5, "estimated_rmse": 0.41, "realized_rmse": 0.42,
-                                 "ks": {f: 0.01 for f in FEATURES}}}}
+                                 "ks": dict.fromkeys(FEATURES, 0.01)}}}
     view = dashboard.monitoring_view(report)
     assert [b["name"] for b in view["batches"]] == ["b1", "b2"]
     assert view["batches"][1]["drifted"] == ["Latitude"] and view["batches"][0]["drifted"] == []
@@ -161,7 +161,7 @@ def test_pages_without_a_key_render_with_a_strict_policy(client_for, tmp_path):
 
 def test_the_no_script_form_shows_the_apis_error_beside_the_field(client_for):
     client = client_for()
-    values = {f: "1" for f in FEATURES} | {"MedInc": "abc"}
+    values = dict.fromkeys(FEATURES, "1") | {"MedInc": "abc"}
     page = client.post("/ui/predict", data=values)
     assert page.status_code == 422
     assert b'<p class="field-error" id="e-MedInc" data-field="MedInc">expected a number, got str' \
@@ -189,7 +189,7 @@ def test_a_key_guards_pages_and_the_login_sets_a_strict_cookie(client_for):
     assert b'"auth"' in signed and b"k<&>" not in signed
     assert client.get("/ui/monitoring").status_code == 200
     # the session also authorises the API calls the form makes
-    assert client.post("/predict", json={f: 1 for f in FEATURES}).status_code == 503
+    assert client.post("/predict", json=dict.fromkeys(FEATURES, 1)).status_code == 503
     # a wrong header still fails, session or not
     assert client.post("/predict", json={}, headers={"X-API-Key": "x"}).status_code == 401
     assert client.post("/ui/logout").status_code == 303

@@ -50,7 +50,7 @@ def test_city_distances(X):
 
 @pytest.mark.parametrize("transformer", [HouseholdRatios(), LogFeatures(), GeoFeatures()])
 def test_missing_column_is_named(X, transformer):
-    with pytest.raises(ValueError, match="Latitude|Population|MedInc"):
+    with pytest.raises(ValueError, match=r"Latitude|Population|MedInc"):
         transformer.fit(X.drop(columns=["Latitude", "Population", "MedInc"]))
 
 

@@ -1,13 +1,12 @@
 import pytest
 
-from housing.params import MonitorParams
-
 from housing.monitoring.rules import (
     BatchFindings,
     Verdict,
     accepted_batches,
     retrain_verdict,
 )
+from housing.params import MonitorParams
 
 RULE = MonitorParams(chunk_size=1000, ks_threshold=0.07, max_rmse_increase=0.1,
                      min_drifted_features=2, use_multivariate=True, max_outside_share=0.02,

@@ -34,7 +34,6 @@ import pyarrow  # noqa: F401 (pandas' string columns)
 import sklearn.ensemble
 import sklearn.neighbors  # noqa: F401
 import skops.io  # noqa: F401
-import treelite  # noqa: F401
 
 import housing.deployment.app
 import housing.deployment.native_trees  # noqa: F401

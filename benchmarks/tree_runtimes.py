@@ -5,22 +5,17 @@ matrix for real test rows, and times one-row and 100-row predictions of the mode
 trees (the feature steps excluded) on:
 
 - the models' own predict: scikit-learn's HistGradientBoosting and LightGBM, blended;
-- treelite's GTIL for every member (the prediction config built once, not per call);
-- as the service runs a version until its lleaves libraries are built: GTIL for
-  HistGradientBoosting, LightGBM's own C++ predictor for LightGBM;
-- lleaves for every member, as the service runs it once they are built (the
-  HistGradientBoosting member through LightGBM's text format, native_trees); it
-  reports the compile time, paid once per registered version and machine;
-- tl2cgen (with --tl2cgen, not a requirement): the HistGradientBoosting member's treelite
-  model compiled to C with gcc and loaded as a shared library. Measured: tl2cgen 1.0
-  bundles treelite 4.1 and reads the 4.8 model with a warning; its predictions were off
-  by 0.46 (the difference column shows it).
+- as the service runs a version until its lleaves libraries are built: LightGBM's own C++
+  predictor for every member (the HistGradientBoosting member through LightGBM's text
+  format, native_trees.lightgbm_text);
+- lleaves for every member, as the service runs it once they are built (the same texts
+  compiled); it reports the compile time, paid once per registered version and machine;
 - ONNX Runtime, when skl2onnx and onnxmltools convert the members (reported if not).
 
 Each runtime's largest difference from the Pipeline's own trees is printed beside its
 time. Timings are medians over repeated calls in one process; compare the ratios.
 
-    python benchmarks/tree_runtimes.py [--tracking-uri sqlite:///mlflow.db] [--tl2cgen]
+    python benchmarks/tree_runtimes.py [--tracking-uri sqlite:///mlflow.db]
 """
 
 from __future__ import annotations
@@ -83,20 +78,14 @@ def onnx_predict(regressor, X: np.ndarray):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracking-uri", default=f"sqlite:///{REPO_ROOT / 'mlflow.db'}")
-    parser.add_argument("--tl2cgen", action="store_true", help="also compile with tl2cgen")
     args = parser.parse_args()
     os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     import pandas as pd
-    import treelite
 
     from housing.config import FEATURES, EvaluatePaths
-    from housing.deployment.compiled import (
-        TreeliteTrees,
-        compile_regressor,
-        treelite_model,
-    )
+    from housing.deployment.compiled import compile_regressor
     from housing.deployment.fast_features import ArrayFeatures
     from housing.deployment.model_store import load_version
 
@@ -116,24 +105,13 @@ def main() -> None:
     served, n_trees, _ = compile_regressor(regressor)
     build_s = time.perf_counter() - start
     print(f"model: version {loaded.version}, {type(regressor).__name__}, {n_trees} trees; "
-          f"{len(test)} test rows; treelite model built in {build_s:.2f} s")
+          f"{len(test)} test rows; LightGBM boosters built in {build_s:.2f} s")
 
     members = list(getattr(regressor, "estimators_", [regressor]))
-    weights = np.asarray(getattr(regressor, "weights", None) or [1.0] * len(members), float)
-    weights = weights / weights.sum()
-
-    def on_gtil(member):
-        if type(member).__name__ == "LightGBMRegressor":
-            return TreeliteTrees(treelite.frontend.from_lightgbm(member._booster()))
-        return TreeliteTrees(treelite_model(member))
-
-    gtil = [on_gtil(m) for m in members]
     runtimes: dict[str, tuple] = {
         "own predict (scikit-learn + LightGBM)": (
             lambda X: regressor.predict(pd.DataFrame(X, columns=list(features.names))), ""),
-        "treelite GTIL, every member": (
-            lambda X: np.column_stack([g(X) for g in gtil]) @ weights, ""),
-        "until compiled (GTIL + LightGBM's predictor)": (served, ""),
+        "until compiled (LightGBM's predictor, every member)": (served, ""),
     }
     from housing.deployment.model_store import cached_native
     from housing.deployment.native_trees import ensure_library, member_text
@@ -146,22 +124,6 @@ def main() -> None:
     native, _, runtimes_used = compile_regressor(regressor, cached_native(cache))
     assert runtimes_used == ("lleaves",) * len(members), runtimes_used
     runtimes[f"lleaves, every member (as served; compiled in {compile_s:.0f} s)"] = (native, "")
-    if args.tl2cgen:
-        import tl2cgen
-
-        hgb = next(g.model for g, m in zip(gtil, members)
-                   if type(m).__name__ != "LightGBMRegressor")
-        libpath = Path(tempfile.mkdtemp(prefix="housing-tl2cgen-")) / "model.so"
-        start = time.perf_counter()
-        tl2cgen.export_lib(hgb, toolchain="gcc", libpath=str(libpath),
-                           params={"parallel_comp": 8}, options=["-O1"])
-        compile_s = time.perf_counter() - start
-        predictor = tl2cgen.Predictor(str(libpath), nthread=1)
-        hgb_alone = next(g for g, m in zip(gtil, members)
-                         if type(m).__name__ != "LightGBMRegressor")
-        runtimes["HistGradientBoosting member alone on GTIL"] = (hgb_alone, "")
-        runtimes[f"HistGradientBoosting member alone on tl2cgen (compiled in {compile_s:.0f} s)"] \
-            = (lambda X: predictor.predict(tl2cgen.DMatrix(X)).reshape(-1), "")
     onnx, why = onnx_predict(regressor, matrix)
     runtimes["ONNX Runtime"] = (onnx, why)
 
@@ -174,9 +136,7 @@ def main() -> None:
             continue
         one = median_us(predict, matrix[:1], 2000)
         hundred = median_us(predict, matrix[:100], 300)
-        reference = expected if "alone" not in name else next(
-            m for m in members if type(m).__name__ != "LightGBMRegressor").predict(matrix)
-        diff = float(np.max(np.abs(predict(matrix) - reference)))
+        diff = float(np.max(np.abs(predict(matrix) - expected)))
         own = own or (one, hundred)
         print(f"| {name} | {one:.1f} ({own[0] / one:.1f}x) | {hundred:.0f} "
               f"({own[1] / hundred:.1f}x) | {diff:.2g} |")

@@ -27,7 +27,7 @@ def test_trees_move_to_lleaves_in_the_background(mlflow_store, tmp_path,
     holder = ModelHolder("california-housing", "production", tree_cache=tmp_path / "trees")
     assert holder.refresh()
     first = holder.current
-    assert first.predict.trees == ("treelite",)  # served at once, before any compiling
+    assert first.predict.trees == ("lightgbm",)  # served at once, before any compiling
     holder._native_thread.join(timeout=300)
     assert holder.native_error is None
     native = holder.current

@@ -1,4 +1,5 @@
-"""The served predict (array features + treelite) equals the Pipeline's own predict."""
+"""The served predict (array features + LightGBM's predictor or lleaves) equals the
+Pipeline's own predict."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sklearn.pipeline import Pipeline
 
 from housing.config import FEATURES, TARGET
 from housing.deployment import compiled, native_trees
-from housing.deployment.compiled import TOLERANCE, TreeliteTrees, compile_pipeline
+from housing.deployment.compiled import TOLERANCE, LightGBMTrees, compile_pipeline
 from housing.models.spaces import build_regressor
 
 
@@ -131,7 +132,8 @@ def test_missing_values_follow_the_trained_direction(housing_frame, tune_params,
     model = build_regressor("hist_gradient_boosting", {"max_iter": 50}, tune_params).fit(
         X, train[TARGET])
     trees, n_trees, runtimes = compiled.compile_regressor(model)
-    assert n_trees == model.n_iter_ and runtimes == ("treelite",)
+    # LightGBM's format holds the baseline as a one-leaf tree
+    assert n_trees == model.n_iter_ + 1 and runtimes == ("lightgbm",)
     probe = X.head(300).to_numpy()
     assert np.isnan(probe).any()
     np.testing.assert_allclose(trees(probe), model.predict(probe), rtol=0, atol=TOLERANCE)
@@ -163,7 +165,7 @@ def test_other_families_are_served_by_the_pipeline(features, splits, tune_params
 
 
 def test_disagreement_falls_back_to_the_pipeline(ensemble, splits, monkeypatch):
-    monkeypatch.setattr(TreeliteTrees, "__call__", lambda self, X: np.zeros(len(X)))
+    monkeypatch.setattr(LightGBMTrees, "__call__", lambda self, X: np.zeros(len(X)))
     served = compile_pipeline(ensemble, splits.test[list(FEATURES)].to_numpy()[:32])
     assert served.runtime == "pipeline" and served.max_abs_diff > TOLERANCE
     rows = splits.test[list(FEATURES)].to_numpy()[:3]

@@ -5,12 +5,11 @@ maintained tree runtime instead of scikit-learn's per-tree Python loop (several 
 one row of a 1,000-tree model):
 
 - ``lleaves``: the member compiled to machine code by lleaves (native_trees), once per
-  model and cached: 23 and 18 us for one row of the served 1,000- and 800-tree
-  members, 5.6x and 3x faster than the runtimes below, and 10x and 4x on 100 rows
-  (measured in one process; benchmarks/tree_runtimes.py);
-- until its library is built, or where lleaves is unavailable: HistGradientBoosting on
-  treelite's GTIL, LightGBM on LightGBM's own C++ predictor, which measured faster
-  than GTIL on the same trees.
+  model and cached (benchmarks/tree_runtimes.py compares it with the fallback);
+- ``lightgbm``, until its library is built or where lleaves is unavailable: LightGBM's
+  own C++ predictor on the same LightGBM-format text that lleaves compiles (a
+  HistGradientBoosting member is written in that format by native_trees.lightgbm_text),
+  so one text and one guard serve both runtimes.
 
 A blend is the weighted sum of its members; a log-target wrapper applies its inverse
 after its part.
@@ -43,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 TOLERANCE = 1e-9
 Predict = Callable[[np.ndarray], np.ndarray]
-# A member's native (lleaves) trees, or None to run it on treelite or LightGBM.
+# A member's native (lleaves) trees, or None to run it on LightGBM's predictor.
 Native = Callable[[object], Predict | None]
 
 
@@ -51,41 +50,12 @@ class Unsupported(ValueError):
     """A part of the model that the compiled path does not take."""
 
 
-def treelite_model(regressor):
-    """The treelite model of a fitted squared-error HistGradientBoostingRegressor."""
-    import treelite
-
-    if regressor._loss.__class__.__name__ != "HalfSquaredError":
-        raise Unsupported(f"HistGradientBoosting loss {regressor.loss}")
-    if getattr(regressor, "is_categorical_", None) is not None \
-            and np.any(regressor.is_categorical_):
-        raise Unsupported("categorical splits")
-    return treelite.sklearn.import_model(regressor)
-
-
-class TreeliteTrees:
-    """Raw predictions of a treelite model on GTIL, one thread (one request, one core);
-    the prediction config is built once, not on every call."""
-
-    def __init__(self, model):
-        from treelite.gtil.gtil import GTILConfig
-
-        self.model = model
-        self.num_tree = model.num_tree
-        self._config = GTILConfig(nthread=1, predict_type="default")
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        from treelite.gtil.gtil import _predict_impl
-
-        return _predict_impl(self.model, X, config=self._config).reshape(-1)
-
-
 class LightGBMTrees:
-    """A LightGBM member on LightGBM's own predictor, one thread."""
+    """A tree member on LightGBM's own predictor, one thread (one request, one core)."""
 
-    def __init__(self, regressor):
-        self.booster = regressor._booster()
-        self.num_tree = self.booster.num_trees()
+    def __init__(self, booster):
+        self.booster = booster
+        self.num_tree = booster.num_trees()
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         return self.booster.predict(X, num_threads=1)
@@ -129,10 +99,18 @@ def compile_regressor(regressor, native: Native | None = None
     trees = native(regressor) if native is not None else None
     if trees is not None:
         return trees, trees.num_tree, ("lleaves",)
-    if isinstance(regressor, HistGradientBoostingRegressor):
-        trees = TreeliteTrees(treelite_model(regressor))
-        return trees, trees.num_tree, ("treelite",)
-    trees = LightGBMTrees(regressor)
+    if isinstance(regressor, LightGBMRegressor):
+        trees = LightGBMTrees(regressor._booster())
+        return trees, trees.num_tree, ("lightgbm",)
+    import lightgbm
+
+    from housing.deployment.native_trees import NativeUnavailable, lightgbm_text
+
+    try:
+        text = lightgbm_text(regressor)
+    except NativeUnavailable as err:  # a loss or split kind the LightGBM format cannot hold
+        raise Unsupported(str(err)) from err
+    trees = LightGBMTrees(lightgbm.Booster(model_str=text))
     return trees, trees.num_tree, ("lightgbm",)
 
 
@@ -144,7 +122,7 @@ class ServedPredict:
     max_abs_diff: float | None  # realized difference from the Pipeline on the check rows
     predict: Predict
     reason: str = ""           # why the Pipeline serves, when it does
-    trees: tuple[str, ...] = ()  # each tree member's runtime: lleaves, treelite, lightgbm
+    trees: tuple[str, ...] = ()  # each tree member's runtime: lleaves or lightgbm
 
     @property
     def native(self) -> bool:

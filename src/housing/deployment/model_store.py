@@ -92,7 +92,7 @@ def cached_native(cache_dir: Path | None) -> Native | None:
     """lleaves trees for the members whose library is already in ``cache_dir`` and passes
     its checks (native_trees.read_verified); this never compiles: see ModelHolder. A
     library that fails a check is refused with a warning, and the member is served on
-    treelite or LightGBM."""
+    LightGBM's predictor."""
     if cache_dir is None:
         return None
 
@@ -145,7 +145,7 @@ class ModelHolder:
     one response.
 
     With a ``tree_cache``, a version whose lleaves libraries are not built yet is served
-    at once on treelite and LightGBM while a background thread has them compiled (in a
+    at once on LightGBM's predictor while a background thread has them compiled (in a
     separate process, one per machine and model: native_trees.ensure_library), checks
     the result against the Pipeline and swaps it in, for the same version.
     """

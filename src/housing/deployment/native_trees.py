@@ -24,7 +24,7 @@ writable by no one else, and so are the directories above it (root's, or sticky 
 are regular files of this user, opened without following links; the library's bytes
 match the digest. LLVM then links those verified bytes, never the file again. A worker
 never compiles: a missing or refused library is built by the separate process, and the
-worker serves on treelite meanwhile.
+worker serves on LightGBM's predictor meanwhile.
 """
 
 from __future__ import annotations

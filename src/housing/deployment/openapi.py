@@ -132,8 +132,8 @@ def _schemas(max_batch: int) -> dict[str, Any]:
                 "metrics": {"type": "object", "additionalProperties": number},
                 "loaded_at": {"type": "string"},
                 "runtime": {"type": ["object", "null"], "description": (
-                    "compiled (with each tree member's runtime: lleaves, treelite or "
-                    "lightgbm), or the Pipeline and why.")},
+                    "compiled (with each tree member's runtime: lleaves or lightgbm), "
+                    "or the Pipeline and why.")},
                 "registry": {"enum": ["reachable", "unreachable"]},
                 "registry_error": {"type": ["string", "null"]},
                 "prediction_log": {"type": ["object", "null"], "description": (

@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from housing.dev.workspace import default_data_cache, make_workspace, run
 from housing.io import write_csv
 from housing.params import load_params
-from housing.workspace import default_data_cache, make_workspace, run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

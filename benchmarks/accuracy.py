@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from housing.dev.workspace import default_data_cache, make_workspace, run
 from housing.reporting.report import ANCHORS
-from housing.workspace import default_data_cache, make_workspace, run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,8 +29,14 @@ from pathlib import Path
 
 import yaml
 
+from housing.dev.workspace import (
+    TRAINING_STAGES,
+    default_data_cache,
+    make_workspace,
+    run,
+    set_params,
+)
 from housing.params import PipelineParams, TuneParams, load_params
-from housing.workspace import TRAINING_STAGES, default_data_cache, make_workspace, run, set_params
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,8 +30,8 @@ import time
 import uuid
 from pathlib import Path
 
-from housing import stack as team
-from housing.workspace import clean_env, default_data_cache, make_workspace, run, set_params
+from housing.dev import stack as team
+from housing.dev.workspace import clean_env, default_data_cache, make_workspace, run, set_params
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     args = parser.parse_args(argv)
 
-    from housing.deployment.browser import chromium
+    from housing.dev.browser import chromium
 
     key, port = secrets.token_urlsafe(16), free_port()
     base = f"http://127.0.0.1:{port}"

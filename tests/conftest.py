@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from housing.config import FEATURES, TARGET, go_offline
-from housing.workspace import default_data_cache
+from housing.dev.workspace import default_data_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -142,7 +142,7 @@ def _quarantine(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace) -> int:
-    from housing import stack
+    from housing.dev import stack
 
     return stack.run(args.action, purge=args.purge)
 

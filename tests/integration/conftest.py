@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from housing import workspace as ws
+from housing.dev import workspace as ws
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from housing.config import FEATURES
-from housing.deployment.browser import chromium_path
+from housing.dev.browser import chromium_path
 
 pytestmark = pytest.mark.slow
 
@@ -45,8 +45,8 @@ def monitored_workspace(tmp_path_factory, register_small_model, housing_frame, r
     """A registered production version, two simulated batches (one i.i.d., one drifted)
     and the real monitor stage's report on them."""
     from housing.data.split import split_dataset
+    from housing.dev.workspace import run
     from housing.io import write_parquet
-    from housing.workspace import run
 
     workspace = tmp_path_factory.mktemp("dashboard")
     with store_in(workspace) as uri:
@@ -129,7 +129,7 @@ def key_free_fetches(browser, page, base: str) -> set[str]:
 
 
 def test_pages_in_chromium(service, browser_path, tmp_path):
-    from housing.deployment.browser import chromium
+    from housing.dev.browser import chromium
 
     base, workspace = service
     report = json.loads((workspace / "reports/monitoring/latest.json").read_text())
@@ -222,7 +222,7 @@ def test_pages_in_chromium(service, browser_path, tmp_path):
 
 
 def test_pages_work_without_javascript(service, browser_path, tmp_path):
-    from housing.deployment.browser import chromium
+    from housing.dev.browser import chromium
 
     base, _ = service
     with chromium(browser_path, javascript=False) as browser:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from housing.workspace import TRAINING_STAGES, model_versions, run
+from housing.dev.workspace import TRAINING_STAGES, model_versions, run
 
 pytestmark = pytest.mark.slow
 

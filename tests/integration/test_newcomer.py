@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from housing.workspace import TRAINING_STAGES, run
+from housing.dev.workspace import TRAINING_STAGES, run
 
 pytestmark = pytest.mark.slow
 

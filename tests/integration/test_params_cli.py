@@ -8,7 +8,7 @@ import time
 import pytest
 import yaml
 
-from housing.workspace import run
+from housing.dev.workspace import run
 
 pytestmark = pytest.mark.slow
 

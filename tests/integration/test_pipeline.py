@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from housing.workspace import ALWAYS_RUN, TRAINING_STAGES, clean_env, model_versions, run
+from housing.dev.workspace import ALWAYS_RUN, TRAINING_STAGES, clean_env, model_versions, run
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +147,7 @@ def test_review_report_compares_with_base_and_production(pipeline_workspace):
 
 def test_plots_page_draws_offline(pipeline_workspace):
     """`dvc plots show` writes a page whose charts draw with every network request refused."""
-    from housing.deployment.browser import chromium, chromium_path
+    from housing.dev.browser import chromium, chromium_path
 
     ws = pipeline_workspace
     run(["dvc", "plots", "show"], ws)

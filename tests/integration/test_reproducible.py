@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from housing.config import FEATURES, FeaturizePaths, PreparePaths
+from housing.dev.workspace import clean_env, run, set_params
 from housing.io import read_joblib
-from housing.workspace import clean_env, run, set_params
 
 pytestmark = pytest.mark.slow
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from housing import stack as team
 from housing.deployment.compiled import TOLERANCE
-from housing.workspace import TRAINING_STAGES, run, set_params
+from housing.dev import stack as team
+from housing.dev.workspace import TRAINING_STAGES, run, set_params
 
 pytestmark = pytest.mark.slow
 

@@ -79,7 +79,7 @@ def test_the_stack_keeps_its_database_password_out_of_argv_and_status(tmp_path):
 
     import psycopg
 
-    from housing import stack as team
+    from housing.dev import stack as team
     from housing.stores import StoreError
 
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from housing.config import FEATURES, MODEL_NAME
+from housing.config import FEATURES
 from housing.deployment.settings import Settings
 
 OPENAPI_VERSION = "3.1.0"
@@ -205,7 +205,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "title": "California housing price service",
             "version": "1",
             "description": (
-                f"Median house value of California districts, from the '{MODEL_NAME}' "
+                f"Median house value of California districts, from the '{settings.model_name}' "
                 f"registered model's '{settings.model_alias}' version. Values are in "
                 "100,000 USD. At most "
                 f"{settings.max_batch} records and {settings.max_body_bytes} bytes per "

@@ -8,7 +8,6 @@ ones gracefully. The master imports the heavy libraries once, so forked workers 
 those pages and start fast.
 """
 
-import multiprocessing
 import os
 
 from housing.config import go_offline
@@ -36,38 +35,41 @@ import sklearn.neighbors  # noqa: F401
 import skops.io  # noqa: F401
 
 import housing.deployment.app
-import housing.deployment.native_trees  # noqa: F401
+import housing.deployment.predict.trees  # noqa: F401
 from housing.deployment.prediction_log import close_all
+from housing.deployment.settings import Settings
 
 # Everything imported so far lives as long as the master: move it out of the cyclic
 # collector's reach, so that a worker's collections do not write to (and so copy) the
 # pages it shares with the master.
 gc.freeze()
 
-bind = os.environ.get("HOUSING_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+# The service's settings, read once (housing.deployment.settings): a bad variable stops
+# the master here, with the variable's name.
+service_settings = Settings.from_env()
+bind = service_settings.bind
+workers = service_settings.workers
 # sync measured faster than gthread at 1 and 8 connections on 2 cores (gthread keeps
 # connections alive and wins at 32): benchmarks/service.py measures both.
-worker_class = os.environ.get("HOUSING_WORKER_CLASS", "sync")
+worker_class = service_settings.worker_class
 # gunicorn turns a sync worker with threads > 1 into a gthread worker: threads only apply
 # to gthread, so that "sync" really is sync.
-threads = int(os.environ.get("HOUSING_THREADS", "4")) if worker_class == "gthread" else 1
+threads = service_settings.threads if worker_class == "gthread" else 1
 preload_app = False
-timeout = int(os.environ.get("HOUSING_WORKER_TIMEOUT", "30"))
+timeout = service_settings.worker_timeout
 graceful_timeout = 30
 keepalive = 5
 backlog = 2048
 # Retire a worker after this many requests (0: never); the prediction log drains first.
-max_requests = int(os.environ.get("HOUSING_MAX_REQUESTS", "0"))
+max_requests = service_settings.max_requests
 max_requests_jitter = max_requests // 10
-# "-" (stdout), a file, or "off": gunicorn formats each line even for /dev/null (5% of a
-# worker's time on single-row requests), and the prediction log already records every
-# prediction with its request id.
-_access = os.environ.get("HOUSING_ACCESS_LOG", "-").strip()
-accesslog = None if _access.lower() in {"off", "none", "false", "0"} else _access
+# gunicorn formats each access line even for /dev/null (5% of a worker's time on
+# single-row requests), and the prediction log already records every prediction with
+# its request id: HOUSING_ACCESS_LOG=off turns it off.
+accesslog = service_settings.access_log_target
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
-loglevel = os.environ.get("HOUSING_LOG_LEVEL", "info")
+loglevel = service_settings.log_level
 proc_name = "housing-service"
 
 

@@ -152,10 +152,10 @@ def in_process_us(tracking_uri: str, tree_cache: Path) -> dict[str, float]:
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     from housing.config import FEATURES
-    from housing.deployment.compiled import compile_regressor, tree_members
-    from housing.deployment.fast_features import ArrayFeatures
-    from housing.deployment.model_store import cached_native, load_version
-    from housing.deployment.native_trees import ensure_library, member_text
+    from housing.deployment.holder import cached_native, load_version
+    from housing.deployment.predict.compiled import compile_regressor, tree_members
+    from housing.deployment.predict.features import ArrayFeatures
+    from housing.deployment.predict.trees import ensure_library, member_text
 
     loaded = load_version("california-housing", "production")
     for member in tree_members(loaded.model[-1]):

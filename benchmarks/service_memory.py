@@ -66,9 +66,9 @@ def measure(preload: bool, workers: int, tracking_uri: str, tree_cache: Path
 def build_libraries(tracking_uri: str, tree_cache: Path) -> None:
     """The production version's lleaves libraries, built (or found) in ``tree_cache``."""
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    from housing.deployment.compiled import tree_members
-    from housing.deployment.model_store import load_version
-    from housing.deployment.native_trees import ensure_library, member_text
+    from housing.deployment.holder import load_version
+    from housing.deployment.predict.compiled import tree_members
+    from housing.deployment.predict.trees import ensure_library, member_text
 
     loaded = load_version("california-housing", "production")
     for member in tree_members(loaded.model[-1]):

@@ -85,9 +85,9 @@ def main() -> None:
     import pandas as pd
 
     from housing.config import FEATURES, EvaluatePaths
-    from housing.deployment.compiled import compile_regressor
-    from housing.deployment.fast_features import ArrayFeatures
-    from housing.deployment.model_store import load_version
+    from housing.deployment.holder import load_version
+    from housing.deployment.predict.compiled import compile_regressor
+    from housing.deployment.predict.features import ArrayFeatures
 
     loaded = load_version("california-housing", "production")
     regressor = loaded.model[-1]
@@ -113,8 +113,8 @@ def main() -> None:
             lambda X: regressor.predict(pd.DataFrame(X, columns=list(features.names))), ""),
         "until compiled (LightGBM's predictor, every member)": (served, ""),
     }
-    from housing.deployment.model_store import cached_native
-    from housing.deployment.native_trees import ensure_library, member_text
+    from housing.deployment.holder import cached_native
+    from housing.deployment.predict.trees import ensure_library, member_text
 
     cache = Path(tempfile.mkdtemp(prefix="housing-lleaves-"))
     start = time.perf_counter()

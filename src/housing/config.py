@@ -79,7 +79,6 @@ class MonitorPaths(StagePaths):
     metrics: Path = out("reports/monitoring.json")
     state: Path = local("reports/monitoring/latest.json")
     plots: Path = local("reports/monitoring/batches.csv")
-    figures_dir: Path = local("reports/figures/monitoring")
 
 
 @dataclass(frozen=True)

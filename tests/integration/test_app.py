@@ -11,7 +11,7 @@ import pytest
 
 from housing.config import FEATURES
 from housing.deployment.app import create_app
-from housing.deployment.model_store import ModelHolder
+from housing.deployment.holder import ModelHolder
 from housing.deployment.settings import Settings
 
 ROW = {"MedInc": 8.3252, "HouseAge": 41.0, "AveRooms": 6.98, "AveBedrms": 1.02,
@@ -28,7 +28,7 @@ def holder(registered_store) -> ModelHolder:
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(max_batch=50, max_body_bytes=20_000, prediction_log_dir=tmp_path / "log",
-                    poll_seconds=0)
+                    model_poll_seconds=0)
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_invocations_formats_match_predict(client):
 
 def test_prediction_log_records_each_row(app, client, settings):
     post(client, "/predict", [ROW, ROW], headers={"X-Request-ID": "req-42"})
-    app.extensions["housing.prediction_log"].close()  # the writer thread drains its queue
+    app.extensions["housing"].log.close()  # the writer thread drains its queue
     lines = [json.loads(line) for path in settings.prediction_log_dir.glob("*.jsonl")
              for line in path.read_text().splitlines()]
     mine = [line for line in lines if line["request_id"] == "req-42"]
@@ -118,7 +118,7 @@ def test_prediction_log_records_each_row(app, client, settings):
 
 
 def test_prediction_log_can_be_off(holder, tmp_path):
-    client = create_app(Settings(prediction_log_dir=None, poll_seconds=0), holder).test_client()
+    client = create_app(Settings(prediction_log=False, model_poll_seconds=0), holder).test_client()
     assert post(client, "/predict", ROW).status_code == 200
     assert not list(tmp_path.rglob("*.jsonl"))
 
@@ -167,7 +167,7 @@ def test_numbers_beyond_double_precision_are_refused(client, value, problem):
 
 @pytest.mark.parametrize("depth", [1_100, 100_000])
 def test_deeply_nested_json_is_a_400(holder, depth):
-    client = create_app(Settings(prediction_log_dir=None, poll_seconds=0), holder).test_client()
+    client = create_app(Settings(prediction_log=False, model_poll_seconds=0), holder).test_client()
     raw = "[" * depth + "]" * depth
     response = client.post("/predict", data=raw, content_type="application/json")
     assert response.status_code == 400 and details_of(response)
@@ -199,7 +199,7 @@ def test_invocations_bad_shapes(client):
 
 
 def test_api_key(holder):
-    client = create_app(Settings(api_key="s3cret", prediction_log_dir=None, poll_seconds=0),
+    client = create_app(Settings(api_key="s3cret", prediction_log=False, model_poll_seconds=0),
                         holder).test_client()
     assert client.get("/health").status_code == 200
     assert client.get("/ready").status_code == 200

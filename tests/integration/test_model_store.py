@@ -2,7 +2,7 @@
 
 from mlflow.tracking import MlflowClient
 
-from housing.deployment.model_store import ModelHolder
+from housing.deployment.holder import ModelHolder
 
 
 def test_refresh_follows_the_alias(mlflow_store, tmp_path, register_small_model):
@@ -20,8 +20,8 @@ def test_trees_move_to_lleaves_in_the_background(mlflow_store, tmp_path,
                                                  register_small_model):
     import numpy as np
 
-    from housing.deployment.compiled import TOLERANCE
-    from housing.deployment.model_store import check_rows
+    from housing.deployment.holder import check_rows
+    from housing.deployment.predict.compiled import TOLERANCE
 
     register_small_model(tmp_path, max_iter=40)
     holder = ModelHolder("california-housing", "production", tree_cache=tmp_path / "trees")

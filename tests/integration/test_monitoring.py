@@ -44,7 +44,8 @@ def test_iid_batch_skips_training(workspace):
     report = monitoring(workspace)
     assert report["retrain"] is False and report["rows_analysed"] == 1000
     batch = report["batches"]["none-s1"]
-    assert batch["drifted_features"] == 0 and batch["realized_rmse"] is not None
+    assert batch["drifted_features"] == [] and batch["realized_rmse"] is not None
+    assert report["rmse_bar"] > report["reference_rmse"]
     assert json.loads((workspace / "data/accepted_batches.json").read_text()) == {"batches": []}
     assert review_metrics(workspace) == NOTHING
     assert model_versions(workspace) == [1]

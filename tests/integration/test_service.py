@@ -70,7 +70,7 @@ def test_served_predictions_equal_the_registered_model_on_the_test_set(server, s
     import pandas as pd
 
     from housing.config import FEATURES
-    from housing.deployment.compiled import TOLERANCE
+    from housing.deployment.predict.compiled import TOLERANCE
     from housing.registry import store
 
     base, _, _ = server

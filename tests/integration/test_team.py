@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from housing.deployment.compiled import TOLERANCE
+from housing.deployment.predict.compiled import TOLERANCE
 from housing.dev import stack as team
 from housing.dev.workspace import TRAINING_STAGES, run, set_params
 

@@ -9,8 +9,9 @@ from sklearn.ensemble import VotingRegressor
 from sklearn.pipeline import Pipeline
 
 from housing.config import FEATURES, TARGET
-from housing.deployment import compiled, native_trees
-from housing.deployment.compiled import TOLERANCE, LightGBMTrees, compile_pipeline
+from housing.deployment.predict import compiled
+from housing.deployment.predict import trees as native_trees
+from housing.deployment.predict.compiled import TOLERANCE, LightGBMTrees, compile_pipeline
 from housing.models.spaces import build_regressor
 
 
@@ -63,7 +64,7 @@ def test_served_predict_equals_the_pipeline_on_every_test_row(ensemble, splits):
 @pytest.fixture(scope="module")
 def native(ensemble, tmp_path_factory):
     """lleaves libraries of the ensemble's members, built as the service builds them."""
-    from housing.deployment.model_store import cached_native
+    from housing.deployment.holder import cached_native
 
     cache = tmp_path_factory.mktemp("trees")
     for member in compiled.tree_members(ensemble[-1]):

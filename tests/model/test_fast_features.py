@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from housing.config import FEATURES, TARGET
-from housing.deployment.fast_features import (
+from housing.deployment.predict.features import (
     ROW_PATH_MAX,
     ArrayFeatures,
     RowFeatures,

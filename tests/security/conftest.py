@@ -27,7 +27,7 @@ def security_store(tmp_path_factory, register_small_model, store_in):
 def holder(security_store, store_in):
     """The production version of the suite's store, with MLFLOW_TRACKING_URI pointed at
     that store for the module."""
-    from housing.deployment.model_store import ModelHolder
+    from housing.deployment.holder import ModelHolder
 
     with store_in(security_store) as uri:
         holder = ModelHolder("california-housing", "production")
@@ -54,7 +54,7 @@ def make_client(holder, tmp_path):
     from housing.deployment.settings import Settings
 
     def make(**overrides):
-        settings = Settings(**{"prediction_log_dir": tmp_path / "log", "poll_seconds": 0,
+        settings = Settings(**{"prediction_log_dir": tmp_path / "log", "model_poll_seconds": 0,
                                "workspace": tmp_path, **overrides})
         app = create_app(settings, holder)
         return app, app.test_client()
@@ -69,7 +69,7 @@ def post(client, path, body, **kw):
 @pytest.fixture
 def logged_lines(tmp_path):
     def read(app) -> list[dict]:
-        app.extensions["housing.prediction_log"].close()
+        app.extensions["housing"].log.close()
         return [json.loads(line) for path in (tmp_path / "log").glob("*.jsonl")
                 for line in path.read_text().splitlines()]
     return read

@@ -14,7 +14,7 @@ import pytest
 
 from housing.config import FEATURES
 from housing.deployment.prediction_log import LogFull, PredictionLog
-from housing.deployment.schemas import MAX_DETAILS
+from housing.deployment.requests import MAX_DETAILS
 from tests.security.conftest import ROW, post
 
 
@@ -86,7 +86,7 @@ def test_a_write_failure_is_counted_kept_and_reported(tmp_path, caplog):
 def test_the_service_reports_a_failing_log_and_refuses_rather_than_drop(make_client,
                                                                         tmp_path):
     app, client = make_client()
-    log = app.extensions["housing.prediction_log"]
+    log = app.extensions["housing"].log
     (tmp_path / "log").mkdir()
     (tmp_path / "log" / f"predictions-{socket.gethostname()}-{os.getpid()}.jsonl"
      ).symlink_to("/dev/full")
@@ -118,7 +118,7 @@ def test_the_monitoring_page_reads_only_the_monitors_report(make_client, tmp_pat
     the page draws the map from the report's own points and never opens them."""
     from housing.config import MonitorPaths
 
-    report = {"production_version": 1, "reference_rmse": 0.4, "retrain": False,
+    report = {"production_version": 1, "reference_rmse": 0.4, "rmse_bar": 0.44, "retrain": False,
               "alert": False, "reasons": ["no alert"], "rows_analysed": 3,
               "params": {"ks_threshold": 0.1, "max_rmse_increase": 0.1},
               "batches": {"b1": {"rows": 3, "labelled_rows": 0, "estimated_rmse": 0.41,
@@ -134,7 +134,7 @@ def test_the_monitoring_page_reads_only_the_monitors_report(make_client, tmp_pat
     predictions = tmp_path / "data/predictions"
     predictions.mkdir(parents=True)
     (predictions / "predictions-h-1.jsonl").write_bytes(b"{" * 5_000_000)
-    _, client = make_client(prediction_log_dir=None)
+    _, client = make_client(prediction_log=False)
     started = time.perf_counter()
     page = client.get("/ui/monitoring?batch=b1")
     assert page.status_code == 200 and time.perf_counter() - started < 2

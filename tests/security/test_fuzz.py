@@ -44,7 +44,7 @@ bodies = st.one_of(
 
 
 def test_the_parser_answers_every_body_within_bounds(make_client):
-    _, client = make_client(max_batch=5, prediction_log_dir=None)
+    _, client = make_client(max_batch=5, prediction_log=False)
     statuses: set[int] = set()
 
     @settings(max_examples=400, deadline=None, database=None, derandomize=True,

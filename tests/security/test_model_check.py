@@ -10,7 +10,7 @@ import pytest
 import skops.io
 
 from housing.config import FEATURES
-from housing.deployment.model_check import UnsafeModel, check_model
+from housing.deployment.predict.model_check import UnsafeModel, check_model
 from housing.registry.serialization import load_skops_model
 
 
@@ -127,7 +127,7 @@ def own_store(tmp_path, register_small_model, store_in):
 def test_the_service_refuses_a_crafted_artifact_and_keeps_serving(own_store):
     """The registry's artifact is replaced on disk (whoever can write the artifact store
     could): a new holder refuses it, naming the problem; nothing predicts with it."""
-    from housing.deployment.model_store import ModelHolder
+    from housing.deployment.holder import ModelHolder
 
     store = own_store
     serving = ModelHolder("california-housing", "production")

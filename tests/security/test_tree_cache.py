@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from housing.config import FEATURES
-from housing.deployment import compiled, native_trees
-from housing.deployment.compiled import compile_pipeline
-from housing.deployment.model_store import cached_native
+from housing.deployment.holder import cached_native
+from housing.deployment.predict import compiled
+from housing.deployment.predict import trees as native_trees
+from housing.deployment.predict.compiled import compile_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_a_verified_library_is_served(model, cache, housing_frame):
 
 
 def refused(caplog, model, directory, housing_frame, reason: str) -> None:
-    with caplog.at_level(logging.WARNING, logger="housing.deployment.model_store"):
+    with caplog.at_level(logging.WARNING, logger="housing.deployment.holder"):
         assert served_trees(model, directory, housing_frame) == ("lightgbm",)
     messages = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert messages and reason in messages[-1], messages

@@ -83,3 +83,53 @@ def test_a_stage_importing_the_service_or_the_tools_is_caught():
         "housing.monitoring.monitor imports housing.reporting.report "
         "(monitoring may not import reporting)",
     ]
+
+
+# The service's own rooms, lowest first: what parses, checks and predicts; the model
+# holder and the contract; predicting for a request and auth; the blueprints; the app.
+# No room hands a function to another: a higher room imports what it calls.
+SERVICE_LAYERS: list[set[str]] = [
+    {"deployment", "settings", "requests", "sessions", "prediction_log", "predict"},
+    {"holder", "openapi"},
+    {"predictions", "auth"},
+    {"api", "dashboard"},
+    {"app"},
+]
+SERVICE_LAYER = {room: i for i, rooms in enumerate(SERVICE_LAYERS) for room in rooms}
+
+
+def service_room(module: str) -> str:
+    """``housing.deployment.dashboard.views`` -> ``dashboard``."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 else parts[1]
+
+
+def service_violations(edges: dict[str, set[str]]) -> list[str]:
+    out = []
+    for importer, imported in sorted(edges.items()):
+        if room(importer) != "deployment":
+            continue
+        for target in sorted(t for t in imported if room(t) == "deployment"):
+            here, there = service_room(importer), service_room(target)
+            if here != there and SERVICE_LAYER[there] >= SERVICE_LAYER[here]:
+                out.append(f"{importer} imports {target} ({here} may not import {there})")
+    return out
+
+
+def test_every_service_room_has_a_layer(edges):
+    assert {service_room(m) for m in edges if room(m) == "deployment"} <= set(SERVICE_LAYER)
+
+
+def test_the_services_rooms_import_only_downward(edges):
+    assert service_violations(edges) == []
+
+
+def test_a_callback_into_the_app_or_across_blueprints_is_caught():
+    assert service_violations({
+        "housing.deployment.dashboard.routes": {"housing.deployment.api"},
+        "housing.deployment.holder": {"housing.deployment.app"},
+        "housing.deployment.dashboard.views": {"housing.deployment.dashboard.charts"}}) == [
+        "housing.deployment.dashboard.routes imports housing.deployment.api "
+        "(dashboard may not import api)",
+        "housing.deployment.holder imports housing.deployment.app (holder may not import app)",
+    ]

@@ -1,34 +1,32 @@
-"""Deployment settings, read from the environment in one place."""
+"""The service's settings: every ``HOUSING_*`` variable the app and gunicorn read, parsed
+once by pydantic-settings (gunicorn.conf.py builds the same object).
+
+A variable that is unset or empty takes its default; a bad value stops the service at
+start with the variable's name and what is wrong with it (never the API key's value).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from housing.config import MODEL_NAME, PREDICTIONS_DIR, workspace_root
 
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    try:
-        return int(raw) if raw.strip() else default
-    except ValueError as err:
-        raise ValueError(f"{name} must be an integer, got '{raw}'") from err
-
-
-def _tree_cache(raw: str) -> Path | None:
-    """HOUSING_TREE_CACHE: a directory, "off", or unset for the user's cache directory."""
-    if raw.strip().lower() in {"off", "false", "0", "no"}:
-        return None
-    if raw.strip():
-        return Path(raw.strip())
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "housing" / "trees"
-
-
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")  # Werkzeug matches no IPv6 literal
+OFF = frozenset({"off", "false", "0", "no", "none"})
 
 
 def bind_host(bind: str) -> str:
@@ -48,72 +46,116 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def trusted_hosts(raw: str, bind: str) -> tuple[str, ...] | None:
-    """HOUSING_TRUSTED_HOSTS (comma-separated; "*" for any), or what the bind implies: the
-    loopback names for a loopback bind (so a page cannot reach the service through DNS
-    rebinding), the address itself for one address, none for a wildcard bind."""
-    if raw.strip():
-        hosts = tuple(h.strip() for h in raw.split(",") if h.strip())
-        return None if "*" in hosts else hosts
+def implied_hosts(bind: str) -> tuple[str, ...] | None:
+    """The Host headers a bind implies: the loopback names for a loopback bind (so a page
+    cannot reach the service through DNS rebinding), the address itself for one address,
+    any (None) for a wildcard bind."""
     host = bind_host(bind)
     if is_loopback(host):
         return LOOPBACK_HOSTS
-    if host in ("0.0.0.0", "::"):
-        return None
-    return (host,)
+    return None if host in ("0.0.0.0", "::") else (host,)
 
 
-@dataclass(frozen=True)
-class Settings:
+def user_tree_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "housing" / "trees"
+
+
+class Settings(BaseSettings):
+    """The service's settings; ``Settings()`` reads them from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HOUSING_", env_ignore_empty=True,
+                                      frozen=True, protected_namespaces=(),
+                                      populate_by_name=True)
+
     model_name: str = MODEL_NAME
     model_alias: str = "production"
-    api_key: str | None = None
-    max_batch: int = 10_000
-    max_body_bytes: int = 8 * 1024 * 1024
-    prediction_log_dir: Path | None = None   # None: the prediction log is off
-    poll_seconds: int = 60                   # 0: only reload on SIGHUP
-    workspace: Path = Path(".")              # where the dashboard reads the monitor's outputs
+    api_key: str | None = Field(None, repr=False)
+    open: bool = False                       # serve without a key beyond loopback, on purpose
+    max_batch: PositiveInt = 10_000
+    max_body_bytes: PositiveInt = 8 * 1024 * 1024
+    prediction_log: bool = True
+    prediction_log_dir: Path | None = None   # resolved: None when the log is off
+    model_poll_seconds: NonNegativeInt = 60  # 0: only reload on SIGHUP
+    workspace: Path = Field(default_factory=workspace_root)  # the monitor's outputs
     secure_cookies: bool = False             # mark the session cookie Secure (behind TLS)
-    tree_cache: Path | None = None           # lleaves libraries; None: trees not compiled
-    bind: str = "127.0.0.1:8000"             # gunicorn's bind (HOUSING_BIND)
-    trusted_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS  # Host headers served; None: any
-    session_minutes: int = 480               # a dashboard login lasts this long at most
+    tree_cache: Path | None = Field(default_factory=user_tree_cache)  # None: not compiled
+    bind: str = "127.0.0.1:8000"
+    trusted_hosts: Annotated[tuple[str, ...] | None, NoDecode] = LOOPBACK_HOSTS  # None: any
+    session_minutes: PositiveInt = 480       # a dashboard login lasts this long at most
     session_dir: Path | None = None          # the dashboard's sessions; None: the workspace's
+    # gunicorn's own settings (gunicorn.conf.py)
+    workers: PositiveInt = Field(default_factory=os.cpu_count,
+                                 validation_alias=AliasChoices("workers", "WEB_CONCURRENCY"))
+    worker_class: Literal["sync", "gthread"] = "sync"
+    threads: PositiveInt = 4                 # gthread only
+    worker_timeout: PositiveInt = 30
+    max_requests: NonNegativeInt = 0         # retire a worker after this many; 0: never
+    access_log: str = "-"                    # "-" (stdout), a file, or "off"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+
+    @field_validator("tree_cache", mode="before")
+    @classmethod
+    def _tree_cache(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return None if value.strip().lower() in OFF else value.strip()
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive(cls, data: Any) -> Any:
+        """Trusted hosts from HOUSING_TRUSTED_HOSTS (comma-separated, "*" for any) or the
+        bind; the prediction log's directory unless it is off."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        hosts = data.get("trusted_hosts")
+        if hosts is None and "trusted_hosts" not in data:
+            data["trusted_hosts"] = implied_hosts(str(data.get("bind", "127.0.0.1:8000")))
+        elif isinstance(hosts, str):
+            names = tuple(h.strip() for h in hosts.split(",") if h.strip())
+            data["trusted_hosts"] = None if "*" in names else names
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if not self.api_key and not is_loopback(bind_host(self.bind)) and not self.open:
+            raise ValueError(
+                f"HOUSING_BIND={self.bind} is reachable from other machines and "
+                "HOUSING_API_KEY is not set: set a key, bind to 127.0.0.1, or set "
+                "HOUSING_OPEN=1 to serve without a key on purpose")
+        return self
+
+    @property
+    def log_dir(self) -> Path | None:
+        """The prediction log's directory, or None when HOUSING_PREDICTION_LOG is off."""
+        if not self.prediction_log:
+            return None
+        return self.prediction_log_dir or self.workspace / PREDICTIONS_DIR
+
+    @property
+    def access_log_target(self) -> str | None:
+        return None if self.access_log.strip().lower() in OFF else self.access_log.strip()
 
     @classmethod
     def from_env(cls) -> Settings:
-        """HOUSING_* variables; the MLflow store comes from MLFLOW_TRACKING_URI (see config)."""
-        log_setting = os.environ.get("HOUSING_PREDICTION_LOG", "on").strip().lower()
-        log_dir = None
-        if log_setting not in {"off", "false", "0", "no"}:
-            log_dir = Path(os.environ.get("HOUSING_PREDICTION_LOG_DIR")
-                           or workspace_root() / PREDICTIONS_DIR)
-        settings = cls(
-            model_name=os.environ.get("HOUSING_MODEL_NAME", MODEL_NAME),
-            model_alias=os.environ.get("HOUSING_MODEL_ALIAS", "production"),
-            api_key=os.environ.get("HOUSING_API_KEY") or None,
-            max_batch=_int("HOUSING_MAX_BATCH", 10_000),
-            max_body_bytes=_int("HOUSING_MAX_BODY_BYTES", 8 * 1024 * 1024),
-            prediction_log_dir=log_dir,
-            poll_seconds=_int("HOUSING_MODEL_POLL_SECONDS", 60),
-            workspace=Path(os.environ.get("HOUSING_WORKSPACE") or workspace_root()),
-            secure_cookies=os.environ.get("HOUSING_SECURE_COOKIES", "").strip().lower()
-            in {"1", "true", "yes", "on"},
-            tree_cache=_tree_cache(os.environ.get("HOUSING_TREE_CACHE", "")),
-            bind=(bind := os.environ.get("HOUSING_BIND", "127.0.0.1:8000")),
-            trusted_hosts=trusted_hosts(os.environ.get("HOUSING_TRUSTED_HOSTS", ""), bind),
-            session_minutes=_int("HOUSING_SESSION_MINUTES", 480),
-            session_dir=Path(os.environ["HOUSING_SESSION_DIR"])
-            if os.environ.get("HOUSING_SESSION_DIR") else None,
-        )
-        if settings.max_batch < 1 or settings.max_body_bytes < 1 or settings.poll_seconds < 0 \
-                or settings.session_minutes < 1:
-            raise ValueError("HOUSING_MAX_BATCH, HOUSING_MAX_BODY_BYTES and "
-                             "HOUSING_SESSION_MINUTES must be positive, "
-                             "HOUSING_MODEL_POLL_SECONDS non-negative")
-        open_ok = os.environ.get("HOUSING_OPEN", "").strip().lower() in {"1", "true", "yes"}
-        if not settings.api_key and not is_loopback(bind_host(bind)) and not open_ok:
-            raise ValueError(f"HOUSING_BIND={bind} is reachable from other machines and "
-                             "HOUSING_API_KEY is not set: set a key, bind to 127.0.0.1, or "
-                             "set HOUSING_OPEN=1 to serve without a key on purpose")
-        return settings
+        """The environment's settings; a bad one raises ValueError naming its variable."""
+        try:
+            return cls()
+        except ValidationError as err:
+            raise ValueError("; ".join(_problem(e) for e in err.errors())) from None
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """One validation error as the variable, what is wrong, and the value (no secret)."""
+    if not error["loc"]:
+        return str(error["msg"]).removeprefix("Value error, ")
+    field = str(error["loc"][0])
+    name = "WEB_CONCURRENCY" if field == "workers" else f"HOUSING_{field.upper()}"
+    got = "" if field == "api_key" else f", got '{error['input']}'"
+    return f"{name}: {str(error['msg']).lower()}{got}"

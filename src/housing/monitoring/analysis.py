@@ -1,6 +1,6 @@
 """The monitor stage's analysis: data quality (housing.monitoring.quality), NannyML drift
 and performance estimation against the production version's reference, the retrain
-verdict and quarantine, and the figures. Imported only when there is something new to
+verdict and quarantine. Imported only when there is something new to
 analyse (see monitor.run)."""
 
 from __future__ import annotations
@@ -22,11 +22,16 @@ from housing.data.production import (
     production_frame,
 )
 from housing.data.validate import validation_problems
-from housing.io import atomic_path, write_csv, write_json, write_parquet
+from housing.io import write_csv, write_json, write_parquet
 from housing.models.metrics import rmse
 from housing.monitoring import quality
 from housing.monitoring.quarantine import Gate, write_gate
-from housing.monitoring.rules import BatchFindings, accepted_batches, retrain_verdict
+from housing.monitoring.rules import (
+    BatchFindings,
+    accepted_batches,
+    retrain_verdict,
+    rmse_bar,
+)
 from housing.params import MonitorParams
 
 logger = logging.getLogger(__name__)
@@ -108,51 +113,6 @@ def production_reference(name: str, version: int) -> tuple[pd.DataFrame, Any, di
     return reference, store.load_model(name, version), store.feature_ranges(run_id)
 
 
-def save_figures(details: dict[str, dict], reference_rmse: float, ks_threshold: float,
-                 out_dir: Path) -> list[Path]:
-    """PNG figures of the batches: KS drift per feature against its threshold, and estimated
-    and realized RMSE against the reference (matplotlib: no browser process to render)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = sorted(details)
-    written = []
-    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.45 * len(FEATURES) * max(1, len(names)) / 2))
-    height = 0.8 / max(1, len(names))
-    for i, name in enumerate(names):
-        ks = [details[name]["ks"][f] for f in FEATURES]
-        ax.barh(np.arange(len(FEATURES)) + i * height, ks, height=height, label=name)
-    ax.axvline(ks_threshold, color="black", lw=1, ls="--", label="threshold")
-    ax.set(yticks=np.arange(len(FEATURES)) + 0.4 - height / 2, yticklabels=FEATURES,
-           xlabel="Kolmogorov-Smirnov statistic", title="Univariate drift per batch")
-    ax.legend(fontsize="small")
-    written.append(_save(fig, out_dir / "univariate_drift_ks.png"))
-
-    fig, ax = plt.subplots(figsize=(8, 4))
-    x = np.arange(len(names))
-    ax.plot(x, [details[n]["estimated_rmse"] for n in names], "o-", label="estimated (DLE)")
-    realized = [details[n]["realized_rmse"] for n in names]
-    ax.plot(x, [np.nan if r is None else r for r in realized], "s-", label="realized")
-    ax.axhline(reference_rmse, color="black", lw=1, ls="--", label="reference")
-    ax.set(xticks=x, xlabel="batch", ylabel="RMSE", title="Estimated and realized RMSE")
-    ax.set_xticklabels(names, rotation=30, ha="right", fontsize="small")
-    ax.legend(fontsize="small")
-    written.append(_save(fig, out_dir / "estimated_performance.png"))
-    return written
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return path
-
-
 def snapshot_accepted(rows: pd.DataFrame, accepted: list[dict], previous: list[dict],
                       accepted_dir: Path) -> None:
     """Copy the labelled rows of each newly accepted batch into the DVC-tracked
@@ -180,7 +140,7 @@ def map_points(rows: pd.DataFrame, limit: int = MAP_POINTS) -> list[list[float]]
 
 
 def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
-            seen: dict[str, Any], gate: Gate, figures: bool = True) -> dict:
+            seen: dict[str, Any], gate: Gate) -> dict:
     """Analyse the production batches not yet accepted into training (nor dropped); write
     the monitor's outputs (the gate file only when it changes)."""
     version = seen["production_version"]
@@ -213,7 +173,7 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
                 "realized_rmse": None if finding.realized_rmse is None
                 else round(finding.realized_rmse, 6),
                 "labelled_rows": int(rows[TARGET].notna().sum()),
-                "drifted_features": len(finding.drifted_features),
+                "drifted_features": list(finding.drifted_features),
                 "multivariate_alert": finding.multivariate_alert,
                 "outside_share": round(finding.outside_share, 6),
                 "released": finding.released, **extra,
@@ -246,7 +206,9 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
             write_json(warm_start(model_name, version), paths.warm_start)
         if verdict.retrain and not any(b["batch"] not in verdict.quarantined for b in labelled):
             reasons.append("alert, but no labelled batch yet: training waits for labels")
-        summary.update({"reference_rmse": round(reference_rmse, 6), "batches": details,
+        summary.update({"reference_rmse": round(reference_rmse, 6),
+                        "rmse_bar": round(rmse_bar(reference_rmse, params), 6),
+                        "batches": details,
                         "reference_map": map_points(reference),
                         "retrain": accepted != previous, "alert": verdict.retrain,
                         "quarantined": list(verdict.quarantined), "reasons": reasons,
@@ -254,14 +216,11 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
         write_csv(pd.DataFrame([{"batch": k, "estimated_rmse": v["estimated_rmse"],
                                  "realized_rmse": v["realized_rmse"],
                                  "reference_rmse": round(reference_rmse, 6),
-                                 "drifted_features": v["drifted_features"]}
+                                 "drifted_features": len(v["drifted_features"])}
                                 for k, v in details.items()]), paths.plots)
-        if figures:
-            save_figures(details, reference_rmse, params.ks_threshold, paths.figures_dir)
     if not paths.plots.exists():
         write_csv(pd.DataFrame(columns=["batch", "estimated_rmse", "realized_rmse",
                                         "reference_rmse", "drifted_features"]), paths.plots)
-    paths.figures_dir.mkdir(parents=True, exist_ok=True)
     paths.accepted_dir.mkdir(parents=True, exist_ok=True)
     if not paths.warm_start.exists():
         write_json({}, paths.warm_start)

@@ -51,8 +51,7 @@ def review_metrics(gate: Gate, params: MonitorParams) -> dict[str, int]:
                                         > params.dle_max_outside_share for b in judged)}
 
 
-def run(params: MonitorParams, paths: MonitorPaths, *, figures: bool = True,
-        model_name: str = MODEL_NAME) -> dict:
+def run(params: MonitorParams, paths: MonitorPaths, *, model_name: str = MODEL_NAME) -> dict:
     """Analyse new production data against the production version; update the gate file,
     the review metrics and the local state."""
     gate = read_gate(paths.accepted)
@@ -71,7 +70,6 @@ def run(params: MonitorParams, paths: MonitorPaths, *, figures: bool = True,
 
     from housing.monitoring.analysis import analyse
 
-    summary = analyse(params, paths, model_name=model_name, seen=seen, gate=gate,
-                      figures=figures)
+    summary = analyse(params, paths, model_name=model_name, seen=seen, gate=gate)
     write_json(review_metrics(read_gate(paths.accepted), params), paths.metrics)
     return summary

@@ -60,6 +60,11 @@ def estimate_reliable(findings: BatchFindings, rule: MonitorParams) -> bool:
     return findings.outside_share <= rule.dle_max_outside_share
 
 
+def rmse_bar(reference_rmse: float, rule: MonitorParams) -> float:
+    """The RMSE above which a batch calls for retraining."""
+    return reference_rmse * (1.0 + rule.max_rmse_increase)
+
+
 def judge(findings: BatchFindings, reference_rmse: float, rule: MonitorParams) -> BatchVerdict:
     """One batch's status and every reason for it."""
     name = findings.batch
@@ -78,7 +83,7 @@ def judge(findings: BatchFindings, reference_rmse: float, rule: MonitorParams) -
         reasons.append(f"{name}: released from quarantine by an operator; its data-quality "
                        "findings stand: " + "; ".join(findings.quality))
     alerts = []
-    bar = reference_rmse * (1.0 + rule.max_rmse_increase)
+    bar = rmse_bar(reference_rmse, rule)
     if reliable and findings.estimated_rmse > bar:
         alerts.append(f"{name}: estimated RMSE {findings.estimated_rmse:.4f} > {bar:.4f} "
                       f"(reference {reference_rmse:.4f} + {rule.max_rmse_increase:.0%})")

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from housing.config import FEATURES
-from housing.deployment import charts, dashboard
+from housing.deployment.auth import safe_next
+from housing.deployment.dashboard import charts
+from housing.deployment.dashboard import views as dashboard
 from housing.deployment.settings import Settings
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -94,14 +96,16 @@ def test_field_errors_split_by_field():
     ("https://evil.example/", "/"), ("//evil.example/x", "/"), ("/\\evil", "/"),
     ("javascript:alert(1)", "/")])
 def test_safe_next_stays_on_this_site(target, expected):
-    assert dashboard.safe_next(target) == expected
+    assert safe_next(target) == expected
 
 
 def test_monitoring_view_reads_the_report():
     report = {"params": {"ks_threshold": 0.07, "max_rmse_increase": 0.2},
-              "reference_rmse": 0.4, "retrain": True, "alert": True, "reasons": ["x"],
+              "reference_rmse": 0.4, "rmse_bar": 0.48, "retrain": True, "alert": True,
+              "reasons": ["x"],
               "production_version": 3, "rows_analysed": 10, "accepted_batches": 1,
               "batches": {"b2": {"rows": 5, "estimated_rmse": 0.5, "realized_rmse": None,
+                                 "drifted_features": ["Latitude"],
                                  "ks": dict.fromkeys(FEATURES, 0.01) | {"Latitude": 0.3}},
                           "b1": {"rows": 5, "estimated_rmse": 0.41, "realized_rmse": 0.42,
                                  "ks": dict.fromkeys(FEATURES, 0.01)}}}
@@ -132,10 +136,10 @@ def test_metric_rows_put_the_model_first():
 @pytest.fixture
 def client_for(tmp_path):
     from housing.deployment.app import create_app
-    from housing.deployment.model_store import ModelHolder
+    from housing.deployment.holder import ModelHolder
 
     def make(api_key=None):
-        settings = Settings(api_key=api_key, prediction_log_dir=None, poll_seconds=0,
+        settings = Settings(api_key=api_key, prediction_log=False, model_poll_seconds=0,
                             workspace=tmp_path)
         app = create_app(settings, holder=ModelHolder("california-housing", "production"))
         client = app.test_client()

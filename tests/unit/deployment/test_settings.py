@@ -12,7 +12,9 @@ from housing.deployment.settings import Settings
 
 @pytest.fixture
 def env(monkeypatch):
-    for name in ("HOUSING_TREE_CACHE", "XDG_CACHE_HOME", "HOUSING_MAX_BATCH"):
+    for name in ("HOUSING_TREE_CACHE", "XDG_CACHE_HOME", "HOUSING_MAX_BATCH", "HOUSING_BIND",
+                 "HOUSING_API_KEY", "HOUSING_OPEN", "HOUSING_TRUSTED_HOSTS", "WEB_CONCURRENCY",
+                 "HOUSING_WORKER_CLASS", "HOUSING_PREDICTION_LOG", "HOUSING_LOG_LEVEL"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -37,5 +39,45 @@ def test_the_tree_cache_can_be_placed(env, tmp_path):
 
 def test_a_bad_integer_names_the_variable(env):
     env.setenv("HOUSING_MAX_BATCH", "many")
-    with pytest.raises(ValueError, match="HOUSING_MAX_BATCH must be an integer, got 'many'"):
+    with pytest.raises(ValueError, match=r"HOUSING_MAX_BATCH: .*integer.*got 'many'"):
         Settings.from_env()
+
+
+@pytest.mark.parametrize(("name", "value"), [("HOUSING_MAX_BATCH", "0"),
+                                             ("HOUSING_WORKER_CLASS", "eventlet"),
+                                             ("WEB_CONCURRENCY", "-1"),
+                                             ("HOUSING_LOG_LEVEL", "loud")])
+def test_every_bad_value_names_its_variable(env, name, value):
+    env.setenv(name, value)
+    with pytest.raises(ValueError, match=f"^{name}: .*got '{value}'"):
+        Settings.from_env()
+
+
+def test_an_open_bind_needs_a_key_and_the_error_never_shows_it(env):
+    env.setenv("HOUSING_BIND", "0.0.0.0:8000")
+    with pytest.raises(ValueError, match="HOUSING_API_KEY is not set"):
+        Settings.from_env()
+    env.setenv("HOUSING_API_KEY", "s3cret-value")
+    env.setenv("HOUSING_MAX_BATCH", "x")
+    with pytest.raises(ValueError) as caught:
+        Settings.from_env()
+    assert "s3cret-value" not in str(caught.value)
+    env.delenv("HOUSING_MAX_BATCH")
+    assert "s3cret-value" not in repr(Settings.from_env())
+
+
+def test_trusted_hosts_come_from_the_bind_or_the_list(env):
+    assert Settings.from_env().trusted_hosts == ("127.0.0.1", "localhost")
+    env.setenv("HOUSING_TRUSTED_HOSTS", " api.example , 10.0.0.5 ")
+    assert Settings.from_env().trusted_hosts == ("api.example", "10.0.0.5")
+    env.setenv("HOUSING_TRUSTED_HOSTS", "*")
+    assert Settings.from_env().trusted_hosts is None
+
+
+def test_the_prediction_log_can_be_turned_off_and_gunicorn_reads_its_settings(env, tmp_path):
+    env.setenv("HOUSING_PREDICTION_LOG", "off")
+    env.setenv("WEB_CONCURRENCY", "3")
+    settings = Settings.from_env()
+    assert settings.log_dir is None and settings.workers == 3
+    env.delenv("HOUSING_PREDICTION_LOG")
+    assert Settings(workspace=tmp_path).log_dir == tmp_path / "data" / "predictions"

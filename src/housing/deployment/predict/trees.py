@@ -11,7 +11,7 @@ picks the same leaf as in the Pipeline, and only the order of the float64 sum di
 
 Compiling a 1,000-tree forest takes seconds to tens of seconds (inlining off: with it,
 minutes and gigabytes), so a worker never compiles on its start: the library is built
-in a separate, niced process (``python -m housing.deployment.native_trees``) under a
+in a separate, niced process (``python -m housing.deployment.predict.trees``) under a
 file lock, so that one process per machine compiles a model and the others wait and
 load its result. Libraries are cached under a key of the model text, the lleaves and
 LLVM versions and the host CPU, written to a temporary name and renamed, in a directory
@@ -295,7 +295,7 @@ def ensure_library(text: str, cache_dir: Path, timeout: float = COMPILE_TIMEOUT)
             text_path = Path(tmp) / "model.txt"
             text_path.write_text(text)
             result = subprocess.run(
-                [sys.executable, "-m", "housing.deployment.native_trees", str(text_path),
+                [sys.executable, "-m", "housing.deployment.predict.trees", str(text_path),
                  str(library)], capture_output=True, text=True, timeout=timeout, check=False)
         if result.returncode != 0 or not library.exists():
             raise NativeUnavailable(f"lleaves compile failed ({result.returncode}): "
@@ -344,10 +344,10 @@ class NativeTrees:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m housing.deployment.native_trees MODEL_TEXT LIBRARY``: compile one."""
+    """``python -m housing.deployment.predict.trees MODEL_TEXT LIBRARY``: compile one."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m housing.deployment.native_trees MODEL_TEXT LIBRARY",
+        print("usage: python -m housing.deployment.predict.trees MODEL_TEXT LIBRARY",
               file=sys.stderr)
         return 2
     os.nice(10)  # below the workers that serve requests meanwhile

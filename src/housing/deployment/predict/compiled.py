@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from housing.config import FEATURES
-from housing.deployment.fast_features import ArrayFeatures, UnsupportedFeatures
+from housing.deployment.predict.features import ArrayFeatures, UnsupportedFeatures
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def compile_regressor(regressor, native: Native | None = None
         return trees, trees.num_tree, ("lightgbm",)
     import lightgbm
 
-    from housing.deployment.native_trees import NativeUnavailable, lightgbm_text
+    from housing.deployment.predict.trees import NativeUnavailable, lightgbm_text
 
     try:
         text = lightgbm_text(regressor)

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from housing.config import FEATURES
-from housing.deployment.schemas import (
+from housing.deployment.requests import (
     MAX_DETAILS,
     RequestError,
     invocations_matrix,
-    out_of_range,
     predict_matrix,
 )
 
@@ -93,25 +92,3 @@ def test_details_are_capped():
     details = refused(lambda p, max_batch: predict_matrix(p, max_batch=1000),
                       [{"x": 1}] * 200, 422)
     assert len(details) == MAX_DETAILS + 1 and "more problems" in details[-1]["error"]
-
-
-def test_out_of_range_flags_features_outside_training():
-    ranges = {f: {"min": 0.0, "max": 1000.0} for f in FEATURES}
-    ranges["Longitude"] = {"min": -125.0, "max": -114.0}
-    ranges["Latitude"] = {"min": 32.0, "max": 42.0}
-    matrix = np.array([VALUES, [*VALUES[:4], 5000.0, *VALUES[5:]]])
-    assert out_of_range(matrix, ranges) == [[], ["Population"]]
-
-
-def test_range_check_small_batches_agree_with_the_array_path():
-    from housing.deployment.schemas import RangeCheck
-
-    rng = np.random.default_rng(1)
-    ranges = {f: {"min": 0.0, "max": 1.0} for f in FEATURES}
-    matrix = rng.uniform(-0.2, 1.2, size=(RangeCheck.SMALL + 40, len(FEATURES)))
-    matrix[0, 0] = 1.0  # on the bound: inside
-    check = RangeCheck(ranges)
-    big = check(matrix)  # the array path
-    small = [flag for start in range(0, len(matrix), 8) for flag in check(matrix[start:start + 8])]
-    assert big == small and big[0][:1] != ["MedInc"]
-    assert any(big) and not all(big)

@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 
 from housing.config import FEATURES
-from housing.deployment.compiled import (
+from housing.deployment.predict.compiled import (
     Native,
     ServedPredict,
     compile_pipeline,
     tree_members,
 )
-from housing.deployment.model_check import check_model
-from housing.deployment.schemas import RangeCheck
+from housing.deployment.predict.model_check import check_model
+from housing.deployment.predict.ranges import RangeCheck
 from housing.registry import store
 from housing.stores import redact_url
 
@@ -97,7 +97,7 @@ def cached_native(cache_dir: Path | None) -> Native | None:
         return None
 
     def native(member):
-        from housing.deployment.native_trees import (
+        from housing.deployment.predict.trees import (
             NativeTrees,
             NativeUnavailable,
             member_text,
@@ -189,7 +189,7 @@ class ModelHolder:
             return
 
         def build() -> None:
-            from housing.deployment.native_trees import ensure_library, member_text
+            from housing.deployment.predict.trees import ensure_library, member_text
             try:
                 for member in tree_members(loaded.model[-1]):
                     ensure_library(member_text(member), self.tree_cache)

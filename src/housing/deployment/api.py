@@ -1,0 +1,81 @@
+"""The API blueprint: /predict, /invocations (MLflow's scoring protocol), /health, /ready,
+/model and /openapi.json (the contract of all of them).
+
+A prediction request is parsed with orjson, validated and turned into a float matrix in
+one pass over the parsed JSON (requests), predicted by the loaded model's compiled path
+(holder) and queued for the prediction log's writer thread (predictions): no DataFrame
+and no disk I/O on the request path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, request
+
+from housing.config import FEATURES
+from housing.deployment.predictions import model_or_503, predict_answer, predict_rows, service
+from housing.deployment.requests import RequestError, invocations_matrix
+
+api = Blueprint("api", __name__)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status=status,
+                    mimetype="application/json")
+
+
+def read_json() -> Any:
+    if not request.mimetype or request.mimetype != "application/json":
+        raise RequestError(415, "unsupported content type", [{
+            "error": f"send application/json, got '{request.mimetype or 'none'}'"}])
+    try:  # orjson refuses NaN/Infinity literals and nesting deeper than 1,024 levels
+        return orjson.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError) as err:
+        raise RequestError(400, "body is not valid JSON", [{"error": str(err)}]) from err
+
+
+@api.get("/openapi.json")
+def openapi() -> Response:
+    return json_response(service().openapi)
+
+
+@api.get("/health")
+def health() -> Response:
+    return json_response({"status": "ok"})
+
+
+@api.get("/ready")
+def ready() -> Response:
+    # Open to probes, so it names no cause: /model (with the key) and the log do.
+    holder, log = service().holder, service().log
+    state = {"registry": holder.registry_status()["registry"],
+             **({"prediction_log": log.status()["state"]} if log is not None else {})}
+    current = holder.current
+    if current is None:
+        return json_response({"ready": False, "reason": "no model loaded", **state}, 503)
+    return json_response({"ready": True, "model": {"name": current.name,
+                                                   "version": current.version}, **state})
+
+
+@api.get("/model")
+def model_info() -> Response:
+    current, log = model_or_503(), service().log
+    return json_response({
+        **current.describe(), **service().holder.registry_status(),
+        "prediction_log": log.status() if log is not None else None,
+        "features": [{"name": f, "type": "double", "training_range": current.ranges.get(f)}
+                     for f in FEATURES]})
+
+
+@api.post("/predict")
+def predict() -> Response:
+    return json_response(predict_answer(read_json()))
+
+
+@api.post("/invocations")
+def invocations() -> Response:
+    rows = invocations_matrix(read_json(), max_batch=service().settings.max_batch)
+    _, values = predict_rows(rows)
+    return json_response({"predictions": values})

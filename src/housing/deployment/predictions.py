@@ -1,0 +1,102 @@
+"""Predicting for a request: the served model, the prediction log, and the body /predict
+answers with. The API and the dashboard's form both predict through here, so a row is
+never answered without being logged."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from flask import current_app, g, request
+
+from housing.config import TARGET_UNIT_USD
+from housing.data.production import claimed_batch
+from housing.deployment.holder import LoadedModel, ModelHolder
+from housing.deployment.prediction_log import LogFull, PredictionLog
+from housing.deployment.requests import RequestError, predict_matrix
+from housing.deployment.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+BATCH_HEADER = "X-Housing-Batch"
+TRAFFIC_HEADER = "X-Housing-Traffic"  # "test": logged, and left out of monitoring
+TRAFFIC = {"production": None, "test": "test"}
+
+
+@dataclass(frozen=True)
+class Service:
+    """What a request predicts with: kept in ``app.extensions["housing"]`` by the app."""
+
+    settings: Settings
+    holder: ModelHolder
+    log: PredictionLog | None
+    openapi: dict[str, Any]      # the OpenAPI document, built once
+
+
+def service() -> Service:
+    return current_app.extensions["housing"]
+
+
+def model_or_503() -> LoadedModel:
+    holder = service().holder
+    current = holder.current
+    if current is None:
+        raise RequestError(503, "no model loaded", [{"error": holder.last_error}])
+    return current
+
+
+def source() -> tuple[str | None, int, str | None, str | None]:
+    """Whose rows these are: the batch a key holder named, or the record id drawn; and
+    whether the client marked them as test traffic."""
+    marked = request.headers.get(TRAFFIC_HEADER, "production").strip().lower()
+    if marked not in TRAFFIC:
+        raise RequestError(400, f"invalid {TRAFFIC_HEADER}", [{
+            "error": "send 'test' for synthetic traffic, or 'production'"}])
+    traffic = TRAFFIC[marked]
+    claim = request.headers.get(BATCH_HEADER)
+    if claim is None:
+        return None, 0, g.record, traffic
+    if not g.key_holder:
+        raise RequestError(403, f"{BATCH_HEADER} needs the API key", [{
+            "error": "only key holders may name a production batch"}])
+    try:
+        batch, offset = claimed_batch(claim)
+    except ValueError as err:
+        raise RequestError(400, f"invalid {BATCH_HEADER}", [{"error": str(err)}]) from None
+    return batch, offset, None, traffic
+
+
+def predict_rows(rows: np.ndarray) -> tuple[LoadedModel, np.ndarray]:
+    """The current model's predictions for ``rows``, logged before they are answered."""
+    current = model_or_503()
+    log = service().log
+    origin = source() if log is not None else None
+    values = current.predict(rows)
+    if log is not None:
+        try:
+            log.write(request_id=g.request_id, model_version=current.version, rows=rows,
+                      predictions=values, source=origin,
+                      timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
+        except LogFull as err:  # not answered, so nothing answered goes unlogged
+            logger.error("request %s refused: %s", g.request_id, err)
+            raise RequestError(503, "prediction log unavailable", [{
+                "error": "the service cannot record predictions now; retry later"}]) from None
+    return current, values
+
+
+def predict_answer(payload: Any) -> dict[str, Any]:
+    """The body of a /predict answer for a parsed JSON payload."""
+    rows = predict_matrix(payload, max_batch=service().settings.max_batch)
+    current, values = predict_rows(rows)
+    flags = current.range_check(rows)
+    return {
+        "model": {"name": current.name, "version": current.version},
+        "request_id": g.request_id,
+        "predictions": [
+            {"value": v, "usd": round(v * TARGET_UNIT_USD, 2),
+             **({"out_of_range": flag} if flag else {})}
+            for v, flag in zip(values.tolist(), flags)],
+    }

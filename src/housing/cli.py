@@ -15,44 +15,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from housing.config import LOGS_DIR, PRODUCTION_DIR, STAGE_PATHS, external_path, go_offline
+from housing.config import LOGS_DIR, PRODUCTION_DIR, external_path, go_offline
+from housing.stages import OPTUNA, STAGE, STAGES, TRACKING
 
 logger = logging.getLogger(__name__)
 
-# Pipeline stage -> the module whose run(params, paths) it calls, in dvc.yaml's order.
-STAGE_MODULES: dict[str, str] = {
-    "monitor": "housing.monitoring.monitor",
-    "prepare": "housing.data.prepare",
-    "featurize": "housing.features.featurize",
-    "tune": "housing.models.tune",
-    "evaluate": "housing.models.evaluate",
-    "register": "housing.models.register",
-    "report": "housing.reporting.report",
-}
-STAGE_HELP: dict[str, str] = {
-    "monitor": "NannyML drift and performance estimation; the retrain gate",
-    "prepare": "load, validate, snapshot and split the data",
-    "featurize": "fit the feature pipeline on the training set",
-    "tune": "Optuna search with K-fold CV, then refit the best model",
-    "evaluate": "test-set metrics, baselines, plots and figures",
-    "register": "register the model in MLflow unless it is there; the release gate",
-    "report": "write Project_Report.md from the pipeline's outputs",
-}
-
-
-# Stages (and commands) that talk to the shared stores check them first.
-TRACKING_USERS = frozenset({"monitor", "tune", "register", "promote", "rollback", "history",
-                            "review", "quarantine"})
-
-
-def check_stores(command: str, params=None) -> None:
+def check_stores(needed: frozenset[str], params=None) -> None:
     """Fail within seconds, naming the store, when one is misconfigured or unreachable."""
     from housing import stores
     from housing.config import optuna_storage, tracking_uri
 
-    if command in TRACKING_USERS:
+    if TRACKING in needed:
         stores.check_tracking(tracking_uri())
-    if command == "tune":
+    if OPTUNA in needed:
         stores.check_optuna(optuna_storage(params.storage))
 
 
@@ -60,13 +35,14 @@ def run_stage(args: argparse.Namespace) -> None:
     """Validate params.yaml and the stores first (before any work), then run the stage."""
     from housing.params import load_params
 
-    params = getattr(load_params(args.params), args.command)
-    check_stores(args.command, params)
-    paths = STAGE_PATHS[args.command]().resolved()
+    stage = STAGE[args.command]
+    params = getattr(load_params(args.params), stage.name)
+    check_stores(stage.stores, params)
+    paths = stage.paths().resolved()
     extras = {}
-    if args.command == "tune":
+    if stage.name == "tune":
         extras = {"trials_only": args.trials_only, "worker": args.worker}
-    importlib.import_module(STAGE_MODULES[args.command]).run(params, paths, **extras)
+    importlib.import_module(stage.module).run(params, paths, **extras)
 
 
 def _simulate(args: argparse.Namespace) -> None:
@@ -86,7 +62,7 @@ def _promote(args: argparse.Namespace) -> None:
     from housing.params import load_params
 
     thresholds = load_params(args.params).register
-    check_stores("promote")
+    check_stores(frozenset({TRACKING}))
     event = release.promote(thresholds, reason=args.reason, version=args.version,
                             experiment=args.experiment, force=args.force)
     print(json.dumps(event, sort_keys=True))
@@ -95,7 +71,7 @@ def _promote(args: argparse.Namespace) -> None:
 def _rollback(args: argparse.Namespace) -> None:
     from housing.models import release
 
-    check_stores("rollback")
+    check_stores(frozenset({TRACKING}))
     release.rollback(version=args.version, reason=args.reason)
 
 
@@ -103,7 +79,7 @@ def _history(args: argparse.Namespace) -> None:
     from housing.config import MODEL_NAME
     from housing.registry import events
 
-    check_stores("history")
+    check_stores(frozenset({TRACKING}))
     for event in events.history(MODEL_NAME):
         print(json.dumps(event, sort_keys=True) if args.json else events.format_event(event))
 
@@ -111,7 +87,7 @@ def _history(args: argparse.Namespace) -> None:
 def _review(args: argparse.Namespace) -> None:
     from housing.reporting import review
 
-    check_stores("review")
+    check_stores(frozenset({TRACKING}))
     path = review.run(base=args.base, out_dir=args.out)
     print(path)
 
@@ -121,7 +97,7 @@ def _quarantine(args: argparse.Namespace) -> int:
     from housing.monitoring import quarantine
     from housing.registry.lookup import alias_version
 
-    path = STAGE_PATHS["monitor"]().resolved().accepted
+    path = STAGE["monitor"].paths().resolved().accepted
     gate = quarantine.read_gate(path)
     if args.action == "list":
         print("\n".join(quarantine.describe(gate)))
@@ -129,7 +105,7 @@ def _quarantine(args: argparse.Namespace) -> int:
     if not args.batch:
         raise ValueError(f"quarantine {args.action} needs the batch's name")
     updated, done = getattr(quarantine, args.action)(gate, args.batch)
-    check_stores("quarantine")
+    check_stores(frozenset({TRACKING}))
     quarantine.write_gate(updated, path)
     version = alias_version(MODEL_NAME, "production")
     if version is not None:
@@ -152,9 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
+    _add_stages(sub)
+    _add_simulate(sub)
+    _add_release(sub)
+    _add_operations(sub)
+    return parser
 
-    for name, help_ in STAGE_HELP.items():
-        p = sub.add_parser(name, help=help_, description=help_)
+
+def _add_stages(sub) -> None:
+    for stage in STAGES:
+        name = stage.name
+        p = sub.add_parser(name, help=stage.help, description=stage.help)
         p.set_defaults(func=run_stage)
         p.add_argument("--params", type=Path, default=Path("params.yaml"),
                        help="parameters file (default: params.yaml, the one DVC tracks)")
@@ -164,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--worker", type=int, default=0,
                            help="extra worker index (offsets the sampler's seed)")
 
+
+def _add_simulate(sub) -> None:
     p = sub.add_parser("simulate", help="make a production batch from the stream pool")
     p.set_defaults(func=_simulate)
     p.add_argument("--scenario", required=True, help="a shift: none, income_inflation, "
@@ -174,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", default="", help="batch name; default <scenario>-s<seed>")
-    p.add_argument("--stream", type=Path, default=STAGE_PATHS["prepare"]().stream)
+    p.add_argument("--stream", type=Path, default=STAGE["prepare"].paths().stream)
     p.add_argument("--production-dir", type=Path, default=PRODUCTION_DIR)
     p.add_argument("--features", action=argparse.BooleanOptionalAction, default=True,
                    help="write the batch's feature file (--no-features with --url)")
@@ -184,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how --url marks the rows: test (left out of monitoring) or "
                    "production (analysed like real traffic)")
 
+
+def _add_release(sub) -> None:
     p = sub.add_parser("promote", help="move production to a registered version through the "
                        "release gate (the reviewed step after an experiment)")
     p.set_defaults(func=_promote)
@@ -208,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, required=True)
     p.add_argument("--reason", default="")
 
+
+def _add_operations(sub) -> None:
     p = sub.add_parser("history", help="the registry's promotion history, rollbacks included")
     p.set_defaults(func=_history)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -224,7 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_stack)
     p.add_argument("action", choices=("up", "status", "down"))
     p.add_argument("--purge", action="store_true", help="with down: drop databases and data")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -143,12 +143,6 @@ class ReportPaths(StagePaths):
     report: Path = out("Project_Report.md")
 
 
-STAGE_PATHS: dict[str, type[StagePaths]] = {
-    "monitor": MonitorPaths, "prepare": PreparePaths, "featurize": FeaturizePaths,
-    "tune": TunePaths, "evaluate": EvaluatePaths, "register": RegisterPaths,
-    "report": ReportPaths,
-}
-
 # Everything that phones home by default, switched off for every entry point.
 OFFLINE_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",

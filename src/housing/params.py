@@ -163,20 +163,6 @@ with warnings.catch_warnings():
                                 register=self.register)
 
 
-# What each pipeline stage reads; dvc.yaml's `params:` must list exactly these keys.
-STAGE_PARAMS: dict[str, type[StageParams]] = {
-    "monitor": MonitorParams, "prepare": PrepareParams, "featurize": FeaturizeParams,
-    "tune": TuneParams, "evaluate": EvaluateParams, "register": RegisterParams,
-    "report": ReportParams,
-}
-
-
-def stage_keys(stage: str) -> set[str]:
-    """The dotted keys ``stage`` reads: a section's own keys, or (report) several sections'."""
-    kind = STAGE_PARAMS[stage]
-    return kind.keys("" if kind is ReportParams else stage)
-
-
 _TYPE_WORDS = {
     "int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
     "string_type": "a string", "tuple_type": "a list", "dict_type": "a mapping",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from housing.cli import STAGE_MODULES
+from housing.stages import STAGE
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -131,13 +131,13 @@ def unpickled(pipeline_params) -> set[str]:
 def undeclared(stage: str, spec: dict, unpickled: set[str]) -> list[str]:
     """The project modules ``stage`` runs that none of its `src/` deps covers."""
     deps = [d for d in spec.get("deps", []) if d.startswith("src/")]
-    needed = closure({STAGE_MODULES[stage]})
+    needed = closure({STAGE[stage].module})
     if MODEL_FILES & set(spec.get("deps", [])) or stage in LOADS_PRODUCTION:
         needed |= closure(unpickled)
     return sorted(m for m in needed - NOT_DEPS if carries_code(m) and not covered(m, deps))
 
 
-@pytest.mark.parametrize("stage", list(STAGE_MODULES))
+@pytest.mark.parametrize("stage", list(STAGE))
 def test_every_module_a_stage_runs_is_a_dep(stage, dvc_stages, unpickled):
     missing = undeclared(stage, dvc_stages[stage], unpickled)
     assert not missing, f"{stage} runs code dvc.yaml does not declare: {missing}"

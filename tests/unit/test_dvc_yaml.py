@@ -6,9 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from housing.cli import STAGE_MODULES
-from housing.config import STAGE_PATHS
-from housing.params import STAGE_PARAMS, stage_keys
+from housing.stages import STAGE, STAGES
 
 
 @pytest.fixture(scope="module")
@@ -39,23 +37,23 @@ def outputs(stage: dict) -> set[str]:
 
 
 def test_every_stage_is_known(dvc_yaml):
-    assert list(dvc_yaml["stages"]) == list(STAGE_MODULES) == list(STAGE_PARAMS)
+    assert list(dvc_yaml["stages"]) == [stage.name for stage in STAGES]
 
 
-@pytest.mark.parametrize("stage", list(STAGE_PARAMS))
+@pytest.mark.parametrize("stage", list(STAGE))
 def test_params_are_exactly_the_objects_keys(stage, dvc_yaml, params_yaml):
     declared = declared_keys(dvc_yaml["stages"][stage]["params"], params_yaml)
-    assert declared == stage_keys(stage)
+    assert declared == STAGE[stage].param_keys()
 
 
-@pytest.mark.parametrize("stage", list(STAGE_PARAMS))
+@pytest.mark.parametrize("stage", list(STAGE))
 def test_commands_carry_no_parameters(stage, dvc_yaml):
     assert dvc_yaml["stages"][stage]["cmd"] == f"housing {stage}"
 
 
-@pytest.mark.parametrize("stage", list(STAGE_PATHS))
+@pytest.mark.parametrize("stage", list(STAGE))
 def test_deps_and_outs_are_the_stages_paths(stage, dvc_yaml):
-    spec, paths = dvc_yaml["stages"][stage], STAGE_PATHS[stage]()
+    spec, paths = dvc_yaml["stages"][stage], STAGE[stage].paths()
     deps = set(spec.get("deps", []))
     for path in paths.role("dep").values():
         assert path.as_posix() in deps, f"{stage} reads {path} but does not declare it"
@@ -72,5 +70,5 @@ def test_deps_and_outs_are_the_stages_paths(stage, dvc_yaml):
 def test_the_agreement_test_catches_drift(dvc_yaml, params_yaml):
     """Drop one key from a stage's object view, or add one to dvc.yaml: they disagree."""
     tune = dvc_yaml["stages"]["tune"]["params"]
-    assert declared_keys([*tune, "evaluate.seed"], params_yaml) != stage_keys("tune")
-    assert declared_keys(tune, params_yaml) - {"tune.seed"} != stage_keys("tune")
+    assert declared_keys([*tune, "evaluate.seed"], params_yaml) != STAGE["tune"].param_keys()
+    assert declared_keys(tune, params_yaml) - {"tune.seed"} != STAGE["tune"].param_keys()

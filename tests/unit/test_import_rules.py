@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS: list[set[str]] = [
     {"housing", "config"},                                    # names and paths
     {"io", "logs", "stores", "params"},                       # writers, logging, stores, params
+    {"stages"},                                               # the stage table
     {"registry"},                                             # the one place MLflow is spoken to
     {"data"},                                                 # prepare
     {"features"},                                             # featurize

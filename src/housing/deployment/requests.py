@@ -1,7 +1,9 @@
 """Request parsing and validation: JSON in, a float matrix or a precise 4xx out.
 
 Validation reads the parsed JSON once and builds the feature matrix (rows in request
-order, columns in FEATURES order) in the same pass: no DataFrame per request.
+order, columns in the order of contract.District's fields, which is FEATURES) in the same
+pass: no DataFrame and no model object per request. The rules are District's: its
+fields, each a finite number, and no other.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from housing.config import FEATURES
+from housing.deployment.contract import District
 
+FEATURES = tuple(District.model_fields)
 _FEATURE_SET = frozenset(FEATURES)
 _N = len(FEATURES)
 MAX_DETAILS = 100

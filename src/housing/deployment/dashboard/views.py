@@ -7,18 +7,10 @@ import math
 from typing import Any
 
 from housing.config import FEATURES
+from housing.deployment.contract import FEATURE_DOCS
 from housing.deployment.dashboard.charts import drift_bars, rmse_chart
 
-UNITS: dict[str, tuple[str, str]] = {
-    "MedInc": ("Median income", "10,000 USD"),
-    "HouseAge": ("Median house age", "years"),
-    "AveRooms": ("Rooms per household", "rooms"),
-    "AveBedrms": ("Bedrooms per household", "bedrooms"),
-    "Population": ("Population", "people"),
-    "AveOccup": ("Occupants per household", "people"),
-    "Latitude": ("Latitude", "degrees north"),
-    "Longitude": ("Longitude", "degrees east, negative is west"),
-}
+UNITS = FEATURE_DOCS  # each feature's label and unit, as the API documents them
 
 # Real districts of the data set (row numbers of fetch_california_housing).
 EXAMPLES: dict[str, tuple[str, dict[str, float]]] = {

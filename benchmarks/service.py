@@ -155,7 +155,8 @@ def in_process_us(tracking_uri: str, tree_cache: Path) -> dict[str, float]:
     from housing.deployment.holder import cached_native, load_version
     from housing.deployment.predict.compiled import compile_regressor, tree_members
     from housing.deployment.predict.features import ArrayFeatures
-    from housing.deployment.predict.trees import ensure_library, member_text
+    from housing.deployment.predict.text import member_text
+    from housing.deployment.predict.trees import ensure_library
 
     loaded = load_version("california-housing", "production")
     for member in tree_members(loaded.model[-1]):

@@ -68,7 +68,8 @@ def build_libraries(tracking_uri: str, tree_cache: Path) -> None:
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     from housing.deployment.holder import load_version
     from housing.deployment.predict.compiled import tree_members
-    from housing.deployment.predict.trees import ensure_library, member_text
+    from housing.deployment.predict.text import member_text
+    from housing.deployment.predict.trees import ensure_library
 
     loaded = load_version("california-housing", "production")
     for member in tree_members(loaded.model[-1]):

@@ -7,7 +7,7 @@ trees (the feature steps excluded) on:
 - the models' own predict: scikit-learn's HistGradientBoosting and LightGBM, blended;
 - as the service runs a version until its lleaves libraries are built: LightGBM's own C++
   predictor for every member (the HistGradientBoosting member through LightGBM's text
-  format, native_trees.lightgbm_text);
+  format, text.lightgbm_text);
 - lleaves for every member, as the service runs it once they are built (the same texts
   compiled); it reports the compile time, paid once per registered version and machine;
 - ONNX Runtime, when skl2onnx and onnxmltools convert the members (reported if not).
@@ -114,7 +114,8 @@ def main() -> None:
         "until compiled (LightGBM's predictor, every member)": (served, ""),
     }
     from housing.deployment.holder import cached_native
-    from housing.deployment.predict.trees import ensure_library, member_text
+    from housing.deployment.predict.text import member_text
+    from housing.deployment.predict.trees import ensure_library
 
     cache = Path(tempfile.mkdtemp(prefix="housing-lleaves-"))
     start = time.perf_counter()

@@ -10,6 +10,7 @@ from sklearn.pipeline import Pipeline
 
 from housing.config import FEATURES, TARGET
 from housing.deployment.predict import compiled
+from housing.deployment.predict import text as tree_text
 from housing.deployment.predict import trees as native_trees
 from housing.deployment.predict.compiled import TOLERANCE, LightGBMTrees, compile_pipeline
 from housing.models.spaces import build_regressor
@@ -68,7 +69,7 @@ def native(ensemble, tmp_path_factory):
 
     cache = tmp_path_factory.mktemp("trees")
     for member in compiled.tree_members(ensemble[-1]):
-        native_trees.ensure_library(native_trees.member_text(member), cache)
+        native_trees.ensure_library(tree_text.member_text(member), cache)
     return cache, cached_native(cache)
 
 
@@ -89,9 +90,9 @@ def test_libraries_are_compiled_once_and_keyed_by_the_model(ensemble, native):
     libraries = sorted(cache.glob("trees-*.o"))
     assert len(libraries) == 2
     stamps = [p.stat().st_mtime_ns for p in libraries]
-    again = native_trees.ensure_library(native_trees.member_text(hgb), cache)
+    again = native_trees.ensure_library(tree_text.member_text(hgb), cache)
     assert again in libraries and [p.stat().st_mtime_ns for p in libraries] == stamps
-    for other in (native_trees.member_text(lgbm), native_trees.member_text(hgb) + "\n"):
+    for other in (tree_text.member_text(lgbm), tree_text.member_text(hgb) + "\n"):
         assert native_trees.library_path(cache, other) != again
 
 
@@ -99,13 +100,13 @@ def test_a_cache_others_can_write_is_refused(tmp_path, ensemble):
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o777)
     shared.chmod(0o777)
-    text = native_trees.member_text(compiled.tree_members(ensemble[-1])[0])
-    with pytest.raises(native_trees.NativeUnavailable, match="writable by others"):
+    text = tree_text.member_text(compiled.tree_members(ensemble[-1])[0])
+    with pytest.raises(tree_text.NativeUnavailable, match="writable by others"):
         native_trees.ensure_library(text, shared)
 
 
 def test_a_failed_compile_names_the_error_and_leaves_nothing(tmp_path):
-    with pytest.raises(native_trees.NativeUnavailable, match="compile failed"):
+    with pytest.raises(tree_text.NativeUnavailable, match="compile failed"):
         native_trees.ensure_library("not a LightGBM model\n", tmp_path / "trees")
     assert not list((tmp_path / "trees").glob("trees-*.o"))
     assert not list((tmp_path / "trees").glob("*.tmp"))
@@ -139,7 +140,7 @@ def test_missing_values_follow_the_trained_direction(housing_frame, tune_params,
     assert np.isnan(probe).any()
     np.testing.assert_allclose(trees(probe), model.predict(probe), rtol=0, atol=TOLERANCE)
     # the same trees through LightGBM's format and lleaves: missing values go the same way
-    text = native_trees.member_text(model)
+    text = tree_text.member_text(model)
     native_trees.ensure_library(text, tmp_path / "trees")
     native = native_trees.NativeTrees(text, native_trees.read_verified(tmp_path / "trees", text))
     assert native.num_tree == model.n_iter_ + 1  # the baseline is a one-leaf tree

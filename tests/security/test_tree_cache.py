@@ -13,7 +13,7 @@ import pytest
 
 from housing.config import FEATURES
 from housing.deployment.holder import cached_native
-from housing.deployment.predict import compiled
+from housing.deployment.predict import compiled, text
 from housing.deployment.predict import trees as native_trees
 from housing.deployment.predict.compiled import compile_pipeline
 
@@ -25,7 +25,7 @@ def model(build_small_model, housing_frame):
 
 @pytest.fixture(scope="module")
 def member_text(model) -> str:
-    return native_trees.member_text(compiled.tree_members(model[-1])[0])
+    return text.member_text(compiled.tree_members(model[-1])[0])
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def test_a_cache_directory_that_is_a_link_is_refused(model, cache, housing_frame
 def test_the_builder_replaces_a_refused_library(cache, member_text):
     directory, library = cache
     library.write_bytes(b"planted")
-    with pytest.raises(native_trees.NativeUnavailable, match="does not match"):
+    with pytest.raises(text.NativeUnavailable, match="does not match"):
         native_trees.read_verified(directory, member_text)
     native_trees.ensure_library(member_text, directory)
     assert native_trees.read_verified(directory, member_text) == library.read_bytes()

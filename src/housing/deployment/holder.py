@@ -97,12 +97,9 @@ def cached_native(cache_dir: Path | None) -> Native | None:
         return None
 
     def native(member):
-        from housing.deployment.predict.trees import (
-            NativeTrees,
-            NativeUnavailable,
-            member_text,
-            read_verified,
-        )
+        from housing.deployment.predict.text import NativeUnavailable, member_text
+        from housing.deployment.predict.trees import NativeTrees, read_verified
+
         try:
             text = member_text(member)
         except (NativeUnavailable, ImportError) as err:
@@ -189,7 +186,8 @@ class ModelHolder:
             return
 
         def build() -> None:
-            from housing.deployment.predict.trees import ensure_library, member_text
+            from housing.deployment.predict.text import member_text
+            from housing.deployment.predict.trees import ensure_library
             try:
                 for member in tree_members(loaded.model[-1]):
                     ensure_library(member_text(member), self.tree_cache)

@@ -111,17 +111,8 @@ def register_new(params: RegisterParams, paths: RegisterPaths, *, model_name: st
     decision = promotion_decision(candidate, production_metrics(model_name, test_md5, test),
                                   params)
     experiment = experiment_context()
-    predictions = model.predict(test[list(FEATURES)])
-    version, run_id = store.register_model(
-        model, name=model_name, example=test[list(FEATURES)], predictions=predictions,
-        reference=test.assign(prediction=predictions), trusted_types=trusted,
-        documents={store.DECISION_ARTIFACT: decision.to_dict(),
-                   store.RANGES_ARTIFACT: feature_ranges(pd.read_parquet(paths.train)),
-                   store.BEST_PARAMS_ARTIFACT: read_json(paths.best_params)},
-        params=flatten({"register": params.model_dump(), "best": read_json(paths.best_params)}),
-        metrics=candidate, tags={
-            "git_commit": git_commit(), f"dvc_md5.{paths.model.as_posix()}": file_md5(paths.model),
-            **{f"dvc_md5.{p.as_posix()}": file_md5(p) for p in (paths.train, paths.test)}})
+    version, run_id = log_version(model, params, paths, model_name=model_name, test=test,
+                                  metrics=candidate, decision=decision, trusted=trusted)
     store.set_version_tags(model_name, version, {
         "fingerprint": fp, "test_md5": test_md5, "run_id": run_id,
         "gate": "pass" if decision.passes else "fail", **store.experiment_tags(),
@@ -151,3 +142,24 @@ def register_new(params: RegisterParams, paths: RegisterPaths, *, model_name: st
         logger.info("registered %s version %s with aliases %s", model_name, version,
                     ", ".join(applied) or "none")
     return outcome
+
+
+def log_version(model, params: RegisterParams, paths: RegisterPaths, *, model_name: str,
+                test, metrics: dict, decision, trusted: list[str]) -> tuple[str, str]:
+    """Log the model with its example, reference predictions, ranges, params and lineage,
+    and register it: (version, run id)."""
+    import pandas as pd
+
+    predictions = model.predict(test[list(FEATURES)])
+    best = read_json(paths.best_params)
+    return store.register_model(
+        model, name=model_name, example=test[list(FEATURES)], predictions=predictions,
+        reference=test.assign(prediction=predictions),
+        trusted_types=trusted,
+        documents={store.DECISION_ARTIFACT: decision.to_dict(),
+                   store.RANGES_ARTIFACT: feature_ranges(pd.read_parquet(paths.train)),
+                   store.BEST_PARAMS_ARTIFACT: best},
+        params=flatten({"register": params.model_dump(), "best": best}),
+        metrics=metrics, tags={
+            "git_commit": git_commit(), f"dvc_md5.{paths.model.as_posix()}": file_md5(paths.model),
+            **{f"dvc_md5.{p.as_posix()}": file_md5(p) for p in (paths.train, paths.test)}})

@@ -235,6 +235,17 @@ def training_threads(n: int) -> Iterator[None]:
         yield
 
 
+def refit(found: dict[str, dict], X: pd.DataFrame, y: pd.Series, params: TuneParams):
+    """The final regressor on the whole training set: the blend of every family's best, or
+    the one family's best; with its cross-validated RMSE and the blend's weights."""
+    if params.model == ENSEMBLE:
+        regressor, weights, cv_mean, cv_std = fit_ensemble(found, X, y, params)
+        return regressor, cv_mean, cv_std, dict(zip(params.families, weights.tolist()))
+    only = found[params.model]
+    regressor = portable(build_regressor(params.model, only["params"], params).fit(X, y))
+    return regressor, only["cv_rmse_mean"], only["cv_rmse_std"], {params.model: 1.0}
+
+
 def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
         worker: int = 0) -> None:
     """Tune on the training matrix; write the refit model and its best params.
@@ -267,15 +278,7 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
                                       for k, v in found[family]["params"].items()})
         if trials_only:
             return
-        if params.model == ENSEMBLE:
-            regressor, weights, cv_mean, cv_std = fit_ensemble(found, X, y, params)
-            blend = dict(zip(params.families, weights.tolist()))
-        else:
-            only = found[params.model]
-            regressor = portable(build_regressor(params.model, only["params"], params)
-                                 .fit(X, y))
-            cv_mean, cv_std = only["cv_rmse_mean"], only["cv_rmse_std"]
-            blend = {params.model: 1.0}
+        regressor, cv_mean, cv_std, blend = refit(found, X, y, params)
         summary = {"cv_rmse_mean": round(cv_mean, 6),
                    "cv_rmse_std": None if cv_std is None else round(cv_std, 6),
                    "n_complete": sum(v["n_complete"] for v in found.values()),

@@ -139,94 +139,112 @@ def map_points(rows: pd.DataFrame, limit: int = MAP_POINTS) -> list[list[float]]
     return picked.tolist()
 
 
+def batch_details(monitors: Monitors, new: pd.DataFrame, released: dict[str, str]):
+    """Each new batch's findings, its report entry and its features' digest."""
+    batches, details, digests = [], {}, {}
+    for name, rows in new.groupby(BATCH, sort=True):
+        name = str(name)
+        digests[name] = features_digest(rows)
+        finding, extra = monitors.findings(name, rows,
+                                           released=released.get(name) == digests[name])
+        batches.append(finding)
+        details[name] = {
+            "rows": finding.rows, "estimated_rmse": round(finding.estimated_rmse, 6),
+            "realized_rmse": None if finding.realized_rmse is None
+            else round(finding.realized_rmse, 6),
+            "labelled_rows": int(rows[TARGET].notna().sum()),
+            "drifted_features": list(finding.drifted_features),
+            "multivariate_alert": finding.multivariate_alert,
+            "outside_share": round(finding.outside_share, 6),
+            "released": finding.released, **extra,
+            "map": map_points(rows)}
+    return batches, details, digests
+
+
+def labelled_batches(new: pd.DataFrame, verdict, details: dict) -> tuple[list, list[str]]:
+    """The batches whose labelled rows prepare could train on, and why others are not."""
+    labelled, reasons = [], []
+    for name, rows in new.groupby(BATCH, sort=True):
+        rows = rows[rows[TARGET].notna()]
+        if rows.empty:
+            continue
+        problems = validation_problems(rows[[*FEATURES, TARGET]])
+        if problems:  # prepare would refuse these rows (a batch released as it is)
+            if verdict.retrain and str(name) not in verdict.quarantined:
+                reasons.append(f"{name}: not accepted: its labelled rows break the "
+                               f"schema ({'; '.join(problems)})")
+            continue
+        labelled.append({"batch": str(name), "rows": len(rows), "md5": batch_digest(rows),
+                         "outside_share": details[str(name)]["outside_share"]})
+    return labelled, reasons
+
+
+def judge_new(params: MonitorParams, paths: MonitorPaths, *, model_name: str, version: int,
+              new: pd.DataFrame, gate: Gate) -> tuple[list, list, dict]:
+    """Judge the new batches against the production version: (accepted, quarantined,
+    the summary's findings); snapshot what is accepted and record what is quarantined."""
+    reference, model, ranges = production_reference(model_name, version)
+    reference_rmse = rmse(reference[TARGET], reference[PREDICTION])
+    new = new.assign(**{PREDICTION: model.predict(new[list(FEATURES)])})
+    batches, details, digests = batch_details(
+        Monitors(reference, params, ranges), new, {b["batch"]: b["md5"] for b in gate.released})
+    verdict = retrain_verdict(batches, reference_rmse, params)
+    for judged in verdict.batches:
+        details[judged.batch].update(status=judged.status,
+                                     estimate_reliable=judged.estimate_reliable)
+    labelled, refused = labelled_batches(new, verdict, details)
+    accepted = accepted_batches(gate.accepted, labelled, verdict)
+    quarantined = [{"batch": b.batch, "rows": b.rows, "md5": digests[b.batch],
+                    "findings": list(b.quality), "outside_share": details[b.batch]["outside_share"]}
+                   for b in batches if b.batch in verdict.quarantined]
+    record_quarantine(model_name, version, gate.quarantined, quarantined)
+    snapshot_accepted(new, accepted, gate.accepted, paths.accepted_dir)
+    if accepted != gate.accepted:  # a retrain: tune starts from what production knows
+        write_json(warm_start(model_name, version), paths.warm_start)
+    reasons = [*verdict.reasons, *refused]
+    if verdict.retrain and not any(b["batch"] not in verdict.quarantined for b in labelled):
+        reasons.append("alert, but no labelled batch yet: training waits for labels")
+    write_csv(pd.DataFrame([{"batch": k, "estimated_rmse": v["estimated_rmse"],
+                             "realized_rmse": v["realized_rmse"],
+                             "reference_rmse": round(reference_rmse, 6),
+                             "drifted_features": len(v["drifted_features"])}
+                            for k, v in details.items()]), paths.plots)
+    return accepted, quarantined, {
+        "reference_rmse": round(reference_rmse, 6),
+        "rmse_bar": round(rmse_bar(reference_rmse, params), 6), "batches": details,
+        "reference_map": map_points(reference), "retrain": accepted != gate.accepted,
+        "alert": verdict.retrain, "quarantined": list(verdict.quarantined),
+        "reasons": reasons, "rows_analysed": len(new)}
+
+
 def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
             seen: dict[str, Any], gate: Gate) -> dict:
     """Analyse the production batches not yet accepted into training (nor dropped); write
     the monitor's outputs (the gate file only when it changes)."""
     version = seen["production_version"]
-    previous = gate.accepted
-    skipped = {b["batch"] for b in previous} | {b["batch"] for b in gate.dropped}
-    released = {b["batch"]: b["md5"] for b in gate.released}
+    skipped = {b["batch"] for b in gate.accepted} | {b["batch"] for b in gate.dropped}
     production = production_frame(paths.production_dir, paths.predictions_dir)
     new = production[~production[BATCH].isin(skipped)]
     summary: dict[str, Any] = {**seen, "batches": {}, "retrain": False, "alert": False,
                                "reasons": [], "rows_analysed": 0, "quarantined": []}
-    accepted, quarantined = previous, gate.quarantined
+    accepted, quarantined = gate.accepted, gate.quarantined
     if version is None:
         summary["reasons"] = ["no production model yet: the pipeline trains as usual"]
     elif new.empty:
         summary["reasons"] = ["no new production data"]
     else:
-        reference, model, ranges = production_reference(model_name, version)
-        reference_rmse = rmse(reference[TARGET], reference[PREDICTION])
-        monitors = Monitors(reference, params, ranges)
-        new = new.assign(**{PREDICTION: model.predict(new[list(FEATURES)])})
-        batches, details, digests = [], {}, {}
-        for name, rows in new.groupby(BATCH, sort=True):
-            name = str(name)
-            digests[name] = features_digest(rows)
-            finding, extra = monitors.findings(name, rows,
-                                               released=released.get(name) == digests[name])
-            batches.append(finding)
-            details[name] = {
-                "rows": finding.rows, "estimated_rmse": round(finding.estimated_rmse, 6),
-                "realized_rmse": None if finding.realized_rmse is None
-                else round(finding.realized_rmse, 6),
-                "labelled_rows": int(rows[TARGET].notna().sum()),
-                "drifted_features": list(finding.drifted_features),
-                "multivariate_alert": finding.multivariate_alert,
-                "outside_share": round(finding.outside_share, 6),
-                "released": finding.released, **extra,
-                "map": map_points(rows)}
-        verdict = retrain_verdict(batches, reference_rmse, params)
-        for judged in verdict.batches:
-            details[judged.batch].update(status=judged.status,
-                                         estimate_reliable=judged.estimate_reliable)
-        labelled, reasons = [], list(verdict.reasons)
-        for name, rows in new.groupby(BATCH, sort=True):
-            rows = rows[rows[TARGET].notna()]
-            if rows.empty:
-                continue
-            problems = validation_problems(rows[[*FEATURES, TARGET]])
-            if problems:  # prepare would refuse these rows (a batch released as it is)
-                if verdict.retrain and str(name) not in verdict.quarantined:
-                    reasons.append(f"{name}: not accepted: its labelled rows break the "
-                                   f"schema ({'; '.join(problems)})")
-                continue
-            labelled.append({"batch": str(name), "rows": len(rows), "md5": batch_digest(rows),
-                             "outside_share": details[str(name)]["outside_share"]})
-        accepted = accepted_batches(previous, labelled, verdict)
-        quarantined = [{"batch": b.batch, "rows": b.rows, "md5": digests[b.batch],
-                        "findings": list(b.quality),
-                        "outside_share": details[b.batch]["outside_share"]}
-                       for b in batches if b.batch in verdict.quarantined]
-        record_quarantine(model_name, version, gate.quarantined, quarantined)
-        snapshot_accepted(new, accepted, previous, paths.accepted_dir)
-        if accepted != previous:  # a retrain: tune starts from what production knows
-            write_json(warm_start(model_name, version), paths.warm_start)
-        if verdict.retrain and not any(b["batch"] not in verdict.quarantined for b in labelled):
-            reasons.append("alert, but no labelled batch yet: training waits for labels")
-        summary.update({"reference_rmse": round(reference_rmse, 6),
-                        "rmse_bar": round(rmse_bar(reference_rmse, params), 6),
-                        "batches": details,
-                        "reference_map": map_points(reference),
-                        "retrain": accepted != previous, "alert": verdict.retrain,
-                        "quarantined": list(verdict.quarantined), "reasons": reasons,
-                        "rows_analysed": len(new)})
-        write_csv(pd.DataFrame([{"batch": k, "estimated_rmse": v["estimated_rmse"],
-                                 "realized_rmse": v["realized_rmse"],
-                                 "reference_rmse": round(reference_rmse, 6),
-                                 "drifted_features": len(v["drifted_features"])}
-                                for k, v in details.items()]), paths.plots)
+        accepted, quarantined, found = judge_new(params, paths, model_name=model_name,
+                                                 version=version, new=new, gate=gate)
+        summary.update(found)
     if not paths.plots.exists():
         write_csv(pd.DataFrame(columns=["batch", "estimated_rmse", "realized_rmse",
                                         "reference_rmse", "drifted_features"]), paths.plots)
     paths.accepted_dir.mkdir(parents=True, exist_ok=True)
     if not paths.warm_start.exists():
         write_json({}, paths.warm_start)
-    summary["accepted_batches"] = len(accepted)
-    summary["released"] = [b["batch"] for b in gate.released]
-    summary["dropped"] = [b["batch"] for b in gate.dropped]
+    summary.update(accepted_batches=len(accepted),
+                   released=[b["batch"] for b in gate.released],
+                   dropped=[b["batch"] for b in gate.dropped])
     write_json(summary, paths.state)
     updated = Gate(accepted=accepted, quarantined=quarantined, released=gate.released,
                    dropped=gate.dropped)

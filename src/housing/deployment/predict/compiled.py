@@ -8,7 +8,7 @@ one row of a 1,000-tree model):
   model and cached (benchmarks/tree_runtimes.py compares it with the fallback);
 - ``lightgbm``, until its library is built or where lleaves is unavailable: LightGBM's
   own C++ predictor on the same LightGBM-format text that lleaves compiles (a
-  HistGradientBoosting member is written in that format by native_trees.lightgbm_text),
+  HistGradientBoosting member is written in that format by text.lightgbm_text),
   so one text and one guard serve both runtimes.
 
 A blend is the weighted sum of its members; a log-target wrapper applies its inverse
@@ -104,7 +104,7 @@ def compile_regressor(regressor, native: Native | None = None
         return trees, trees.num_tree, ("lightgbm",)
     import lightgbm
 
-    from housing.deployment.predict.trees import NativeUnavailable, lightgbm_text
+    from housing.deployment.predict.text import NativeUnavailable, lightgbm_text
 
     try:
         text = lightgbm_text(regressor)

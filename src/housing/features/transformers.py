@@ -8,7 +8,8 @@ so the model takes the 8 raw features.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,16 @@ MAJOR_CITIES: tuple[tuple[str, float, float], ...] = (
 # Input columns by name, each a 1-D float array: what the feature steps compute from, so
 # the same code serves a DataFrame (fit, transform) and plain arrays (the service).
 Columns = Mapping[str, np.ndarray]
+# One row's columns by name, as Python floats: what a step's ``row_kernel`` computes from.
+# A kernel is the same operations as ``new_columns`` on one row (the service's single-row
+# path; deployment/predict/features.py checks it gives the same bits before using it).
+Row = dict[str, float]
+RADIANS = math.pi / 180.0  # NumPy's deg2rad multiplies by this same double
+
+
+def clip01(x: float) -> float:
+    """np.clip(x, 0, 1) for a float (-0.0 becomes 0.0, as in NumPy; max would keep it)."""
+    return 0.0 if not x > 0.0 else (1.0 if x > 1.0 else x)
 
 
 def frame_columns(X: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -99,6 +110,15 @@ class HouseholdRatios(_AppendColumns):
             "income_per_person": columns["MedInc"] / occupancy,
         }
 
+    def row_kernel(self) -> Callable[[Row], Row]:
+        def new(c: Row) -> Row:
+            rooms, occupancy = c["AveRooms"], c["AveOccup"]
+            return {"bedrooms_per_room": c["AveBedrms"] / rooms,
+                    "rooms_per_person": rooms / occupancy,
+                    "households": c["Population"] / occupancy,
+                    "income_per_person": c["MedInc"] / occupancy}
+        return new
+
 
 class LogFeatures(_AppendColumns):
     """``log1p`` of skewed, non-negative columns, appended as ``log_<column>``."""
@@ -116,6 +136,18 @@ class LogFeatures(_AppendColumns):
         stacked = stable_math.log1p(np.clip(
             np.vstack([columns[c] for c in self.columns]), 0.0, None))
         return {f"log_{c}": stacked[i] for i, c in enumerate(self.columns)}
+
+    def row_kernel(self) -> Callable[[Row], Row]:
+        names = tuple(self.columns)
+
+        def new(c: Row) -> Row:
+            if not names:
+                return {}
+            # np.clip(v, 0.0, None): 0.0 unless v > 0.0 (so -0.0 becomes 0.0, as in NumPy)
+            values = stable_math.log1p(np.array(
+                [c[n] if c[n] > 0.0 else 0.0 for n in names]))  # not max(): it keeps -0.0
+            return {f"log_{n}": v for n, v in zip(names, values.tolist())}
+        return new
 
 
 class GeoFeatures(_AppendColumns):
@@ -150,6 +182,38 @@ class GeoFeatures(_AppendColumns):
                 out[f"km_to_{name}"] = np.ascontiguousarray(distances[:, j])
             out["km_to_nearest_city"] = np.min(distances, axis=1)
         return out
+
+    def row_kernel(self) -> Callable[[Row], Row]:
+        angles = tuple(float(a) for a in self.rotation_angles)
+        cos_theta, sin_theta = (v.tolist() for v in rotation_coefficients(angles))
+        rotations = [(f"rot_{a:g}", c, s) for a, c, s in zip(angles, cos_theta, sin_theta)]
+        cities = [(name, lat * RADIANS, lon * RADIANS) for name, lat, lon in MAJOR_CITIES]
+        city_cos = stable_math.cos(np.array([lat for _, lat, _ in cities])).tolist()
+        distances = self.city_distances
+
+        def new(c: Row) -> Row:
+            lat, lon = c["Latitude"], c["Longitude"]
+            out = {name: lon * cos + lat * sin for name, cos, sin in rotations}
+            if distances:
+                out |= _row_city_distances(lat * RADIANS, lon * RADIANS, cities, city_cos)
+            return out
+        return new
+
+
+def _row_city_distances(lat1: float, lon1: float, cities: list, city_cos: list) -> Row:
+    """haversine_km from one point to each city, and the nearest, on Python floats."""
+    n = len(cities)
+    halves = [(lat2 - lat1) / 2 for _, lat2, _ in cities] + \
+             [(lon2 - lon1) / 2 for _, _, lon2 in cities]
+    sines = stable_math.sin(np.array(halves)).tolist()
+    cos_lat1 = float(stable_math.cos(np.array([lat1]))[0])
+    roots = [math.sqrt(clip01(sines[j] * sines[j]
+                              + cos_lat1 * city_cos[j] * (sines[n + j] * sines[n + j])))
+             for j in range(n)]
+    km = [2 * EARTH_RADIUS_KM * a for a in stable_math.arcsin(np.array(roots)).tolist()]
+    out = {f"km_to_{name}": d for (name, _, _), d in zip(cities, km)}
+    out["km_to_nearest_city"] = min(km)
+    return out
 
 
 @functools.lru_cache(maxsize=64)

@@ -85,4 +85,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from tables import written_to_docs
+
+    with written_to_docs("ablation", "Ablation: what each part of the pipeline buys"):
+        main()

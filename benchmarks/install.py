@@ -67,4 +67,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from tables import written_to_docs
+
+    with written_to_docs("install", "Installing from requirements.txt"):
+        main()

@@ -123,4 +123,7 @@ def share(hits: list[bool]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from tables import written_to_docs
+
+    with written_to_docs("monitoring", "The monitor on simulated production batches"):
+        main()

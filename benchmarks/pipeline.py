@@ -179,4 +179,7 @@ def main() -> None:
         print(f"| {what} | {seconds:.2f} | {seconds / base:.2f} |")
 
 if __name__ == "__main__":
-    main()
+    from tables import written_to_docs
+
+    with written_to_docs("pipeline", "dvc repro from scratch, and a retrain"):
+        main()

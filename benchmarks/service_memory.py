@@ -93,4 +93,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from tables import written_to_docs
+
+    with written_to_docs("service_memory", "Memory of the service's workers"):
+        main()

@@ -129,4 +129,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from tables import written_to_docs
+
+    with written_to_docs("team", "Tuning with two workers on one study"):
+        main()

@@ -144,4 +144,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from tables import written_to_docs
+
+    with written_to_docs("tree_runtimes", "Tree runtimes of the production ensemble"):
+        main()

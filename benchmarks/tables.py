@@ -1,0 +1,106 @@
+"""Every benchmark writes what it prints to docs/benchmarks/<name>.md, headed by the
+machine, the date, the commit and the command that measured it, so a figure in the docs
+is always the output of its script's last run, never a copy.
+
+    if __name__ == "__main__":
+        with written_to_docs("service", "The prediction service against mlflow"):
+            main()
+
+Lines that start with ``|`` (the Markdown tables) are kept as they are; every other line
+becomes a bullet. A run that fails writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "benchmarks"
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+def machine() -> str:
+    """CPU model, cores and memory of this machine."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 2**20:.0f} GiB"
+    return f"{model}, {os.cpu_count()} cores{memory}, Python {platform.python_version()}"
+
+
+def commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=False).stdout.strip()
+
+    sha = git("rev-parse", "--short", "HEAD") or "unknown"
+    return sha + (" with uncommitted changes" if git("status", "--porcelain", "--",
+                                                      "src", "benchmarks") else "")
+
+
+def markdown(title: str, command: str, output: str, *, when: dt.datetime) -> str:
+    lines = [f"# {title}", "",
+             f"Written by `{command}` on {when:%Y-%m-%d %H:%M} UTC at commit {commit()}, "
+             f"on {machine()}.", ""]
+    table = False
+    for line in output.splitlines():
+        line = line.rstrip()
+        if line.startswith("|"):
+            if not table and lines[-1] != "":
+                lines.append("")
+            lines.append(line)
+            table = True
+        elif line:
+            if table:
+                lines.append("")
+            lines.append(f"- {line}")
+            table = False
+    return "\n".join(lines).rstrip() + "\n"
+
+
+@contextlib.contextmanager
+def written_to_docs(name: str, title: str) -> Iterator[None]:
+    """Run the body with stdout also captured; on success write docs/benchmarks/<name>.md
+    (atomically)."""
+    captured = io.StringIO()
+    stdout = sys.stdout
+    sys.stdout = _Tee(stdout, captured)
+    try:
+        yield
+    finally:
+        sys.stdout = stdout
+    command = " ".join(["python", f"benchmarks/{name}.py", *sys.argv[1:]])
+    text = markdown(title, command, captured.getvalue(), when=dt.datetime.now(dt.UTC))
+    DOCS.mkdir(parents=True, exist_ok=True)
+    target = DOCS / f"{name}.md"
+    temporary = target.with_suffix(".md.tmp")
+    temporary.write_text(text)
+    temporary.replace(target)
+    print(f"wrote {target.relative_to(ROOT)}")

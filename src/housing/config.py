@@ -21,6 +21,7 @@ FEATURES: tuple[str, ...] = (
     "Longitude",
 )
 TARGET_UNIT_USD = 100_000  # MedHouseVal is in units of 100,000 USD
+ROW_ID = "row_id"  # each district's row in the raw data, carried through every split
 
 # Relative to the project root (the DVC workspace).
 PREDICTIONS_DIR = Path("data/predictions")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from housing.config import FEATURES, TARGET
-from housing.data.split import ROW_ID, split_dataset
+from housing.config import FEATURES, ROW_ID, TARGET
+from housing.data.split import split_dataset
 
 
 def test_test_set_is_the_published_seed0_split(housing_frame):

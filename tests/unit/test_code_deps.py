@@ -128,19 +128,43 @@ def unpickled(pipeline_params) -> set[str]:
     return pickled_modules(featurizer) | pickled_modules(model)
 
 
-def undeclared(stage: str, spec: dict, unpickled: set[str]) -> list[str]:
-    """The project modules ``stage`` runs that none of its `src/` deps covers."""
-    deps = [d for d in spec.get("deps", []) if d.startswith("src/")]
+def runs(stage: str, spec: dict, unpickled: set[str]) -> set[str]:
+    """The project modules ``stage`` runs: its module's imports, and what its models load."""
     needed = closure({STAGE[stage].module})
     if MODEL_FILES & set(spec.get("deps", [])) or stage in LOADS_PRODUCTION:
         needed |= closure(unpickled)
-    return sorted(m for m in needed - NOT_DEPS if carries_code(m) and not covered(m, deps))
+    return {m for m in needed - NOT_DEPS if carries_code(m)}
+
+
+def undeclared(stage: str, spec: dict, unpickled: set[str]) -> list[str]:
+    """The project modules ``stage`` runs that none of its `src/` deps covers."""
+    deps = [d for d in spec.get("deps", []) if d.startswith("src/")]
+    return sorted(m for m in runs(stage, spec, unpickled) if not covered(m, deps))
+
+
+def unneeded(stage: str, spec: dict, unpickled: set[str]) -> list[str]:
+    """The `src/` deps of ``stage`` that cover no module it runs (needless reruns)."""
+    modules = runs(stage, spec, unpickled)
+    return [d for d in spec.get("deps", []) if d.startswith("src/")
+            and not any(covered(m, [d]) for m in modules)]
 
 
 @pytest.mark.parametrize("stage", list(STAGE))
 def test_every_module_a_stage_runs_is_a_dep(stage, dvc_stages, unpickled):
     missing = undeclared(stage, dvc_stages[stage], unpickled)
     assert not missing, f"{stage} runs code dvc.yaml does not declare: {missing}"
+
+
+@pytest.mark.parametrize("stage", list(STAGE))
+def test_every_code_dep_is_code_the_stage_runs(stage, dvc_stages, unpickled):
+    extra = unneeded(stage, dvc_stages[stage], unpickled)
+    assert not extra, f"{stage} declares code it does not run: {extra}"
+
+
+def test_an_extra_dep_is_caught(dvc_stages, unpickled):
+    spec = dict(dvc_stages["prepare"])
+    spec["deps"] = [*spec["deps"], "src/housing/models/lgbm.py"]
+    assert unneeded("prepare", spec, unpickled) == ["src/housing/models/lgbm.py"]
 
 
 def test_a_dropped_dep_is_caught(dvc_stages, unpickled):

@@ -6,10 +6,10 @@ import logging
 
 import pandas as pd
 
-from housing.config import FEATURES, TARGET, PreparePaths
+from housing.config import FEATURES, ROW_ID, TARGET, PreparePaths
 from housing.data.load import load_california_housing
 from housing.data.production import accepted_rows
-from housing.data.split import ROW_ID, Splits, split_dataset
+from housing.data.split import Splits, split_dataset
 from housing.data.validate import validate_frame
 from housing.io import read_json, write_parquet
 from housing.params import PrepareParams

@@ -7,8 +7,7 @@ import logging
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from housing.config import FEATURES, TARGET, FeaturizePaths
-from housing.data.split import ROW_ID
+from housing.config import FEATURES, ROW_ID, TARGET, FeaturizePaths
 from housing.features.neighbors import NeighborTargetFeatures
 from housing.features.transformers import GeoFeatures, HouseholdRatios, LogFeatures
 from housing.io import write_joblib, write_parquet

@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from housing.config import TARGET, TunePaths, optuna_storage
-from housing.data.split import ROW_ID
+from housing.config import ROW_ID, TARGET, TunePaths, optuna_storage
 from housing.io import file_md5, read_joblib, read_json, write_joblib, write_json
 from housing.models import study
 from housing.models.metrics import rmse

@@ -49,8 +49,8 @@ gc.freeze()
 service_settings = Settings.from_env()
 bind = service_settings.bind
 workers = service_settings.workers
-# sync measured faster than gthread at 1 and 8 connections on 2 cores (gthread keeps
-# connections alive and wins at 32): benchmarks/service.py measures both.
+# sync by default: it closes each connection, gthread keeps them alive (which pays with
+# many connections); benchmarks/service.py measures both.
 worker_class = service_settings.worker_class
 # gunicorn turns a sync worker with threads > 1 into a gthread worker: threads only apply
 # to gthread, so that "sync" really is sync.
@@ -63,9 +63,8 @@ backlog = 2048
 # Retire a worker after this many requests (0: never); the prediction log drains first.
 max_requests = service_settings.max_requests
 max_requests_jitter = max_requests // 10
-# gunicorn formats each access line even for /dev/null (5% of a worker's time on
-# single-row requests), and the prediction log already records every prediction with
-# its request id: HOUSING_ACCESS_LOG=off turns it off.
+# gunicorn formats each access line even for /dev/null, and the prediction log already
+# records every prediction with its request id: HOUSING_ACCESS_LOG=off turns it off.
 accesslog = service_settings.access_log_target
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"

@@ -6,8 +6,7 @@ run. Computing in x87 extended precision (numpy's ``longdouble`` loops call the 
 library's ``*l`` functions) and rounding once is not enough either: those functions use
 x87 instructions (``fyl2xp1``, ``fpatan``, ``f2xm1``) whose last bits differ between
 Intel and AMD, and a result close to a float64 rounding boundary then rounds to a
-different float64 (measured: the training features of one commit had other bits on an
-AMD EPYC than on an Intel Xeon).
+different float64.
 
 So these functions return the correctly rounded float64, which is one value whatever
 the CPU. The extended-precision result decides the rounding except when it lies within

@@ -26,8 +26,7 @@ def stable_hyper(hyper: dict[str, Any]) -> dict[str, Any]:
     """Float hyperparameters rounded to 10 significant digits.
 
     Optuna's TPE samples through numpy's exp and log, whose last bits follow the CPU's SIMD
-    kernels (measured: an l2_regularization of ...905 on AVX-512, ...906 without it). The
-    models are built from the rounded values, so they do not.
+    kernels. The models are built from the rounded values, so they do not.
     """
     return {k: float(f"{v:.{SIGNIFICANT_DIGITS}g}") if isinstance(v, float) else v
             for k, v in hyper.items()}

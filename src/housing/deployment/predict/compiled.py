@@ -1,10 +1,9 @@
 """The served model's predict on compiled tree runtimes, checked against the Pipeline.
 
-The feature steps run without DataFrames (fast_features). Each tree member runs on a
-maintained tree runtime instead of scikit-learn's per-tree Python loop (several ms for
-one row of a 1,000-tree model):
+The feature steps run without DataFrames (features). Each tree member runs on a
+maintained tree runtime instead of scikit-learn's per-tree Python loop:
 
-- ``lleaves``: the member compiled to machine code by lleaves (native_trees), once per
+- ``lleaves``: the member compiled to machine code by lleaves (trees), once per
   model and cached (benchmarks/tree_runtimes.py compares it with the fallback);
 - ``lightgbm``, until its library is built or where lleaves is unavailable: LightGBM's
   own C++ predictor on the same LightGBM-format text that lleaves compiles (a
@@ -17,7 +16,7 @@ after its part.
 All these runtimes keep the models' float64 thresholds and comparison (``x <= t``, missing
 values to the trained side), so every tree picks the same leaf as in the Pipeline; only
 the order of the float64 sums differs, a rounding of order N * 2.2e-16 times the summed
-leaf magnitudes for N trees (measured on the served 1,800-tree ensemble: at most 1e-14
+leaf magnitudes for N trees (benchmarks/tree_runtimes.py reports the largest difference
 over the test set). The load check allows 1e-9, 1/10,000 of a dollar: far above that
 rounding, far below what a different leaf in any tree would change. If the check fails,
 or the model has a part these runtimes do not take, the service serves the Pipeline.

@@ -90,7 +90,7 @@ def resolve_version(name: str, alias: str) -> str:
 
 def cached_native(cache_dir: Path | None) -> Native | None:
     """lleaves trees for the members whose library is already in ``cache_dir`` and passes
-    its checks (native_trees.read_verified); this never compiles: see ModelHolder. A
+    its checks (trees.read_verified); this never compiles: see ModelHolder. A
     library that fails a check is refused with a warning, and the member is served on
     LightGBM's predictor."""
     if cache_dir is None:
@@ -143,7 +143,7 @@ class ModelHolder:
 
     With a ``tree_cache``, a version whose lleaves libraries are not built yet is served
     at once on LightGBM's predictor while a background thread has them compiled (in a
-    separate process, one per machine and model: native_trees.ensure_library), checks
+    separate process, one per machine and model: trees.ensure_library), checks
     the result against the Pipeline and swaps it in, for the same version.
     """
 

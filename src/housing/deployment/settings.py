@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AliasChoices,
     Field,
     NonNegativeInt,
     PositiveInt,
@@ -86,7 +85,7 @@ class Settings(BaseSettings):
     session_dir: Path | None = None          # the dashboard's sessions; None: the workspace's
     # gunicorn's own settings (gunicorn.conf.py)
     workers: PositiveInt = Field(default_factory=os.cpu_count,
-                                 validation_alias=AliasChoices("workers", "WEB_CONCURRENCY"))
+                                 validation_alias="WEB_CONCURRENCY")
     worker_class: Literal["sync", "gthread"] = "sync"
     threads: PositiveInt = 4                 # gthread only
     worker_timeout: PositiveInt = 30

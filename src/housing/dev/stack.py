@@ -29,8 +29,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from housing.config import workspace_root
 from housing.stores import redact_url
@@ -40,25 +42,27 @@ logger = logging.getLogger(__name__)
 STARTUP_SECONDS = 90
 
 
-@dataclass(frozen=True)
-class Stack:
-    """Where the local stack lives; HOUSING_STACK_* variables override the defaults."""
+class Stack(BaseSettings):
+    """Where the local stack lives; HOUSING_STACK_* variables override the defaults
+    (pydantic-settings reads them, as the service reads its own)."""
 
-    postgres: str       # an admin URL of the PostgreSQL server (no database)
-    prefix: str         # database names: <prefix>_mlflow, <prefix>_optuna
-    host: str
-    port: int
-    folder: Path        # pid file, log, served artifacts, the DVC remote
+    model_config = SettingsConfigDict(env_prefix="HOUSING_STACK_", env_ignore_empty=True,
+                                      frozen=True, populate_by_name=True)
+
+    postgres: str = "postgresql://postgres@127.0.0.1:5432"  # an admin URL (no database)
+    prefix: str = "housing"       # database names: <prefix>_mlflow, <prefix>_optuna
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=1, le=65535)
+    folder: Path | None = Field(None, validation_alias="HOUSING_STACK_DIR")
+    optuna_password: str | None = Field(None, repr=False)  # where the server asks for one
 
     @classmethod
     def from_env(cls, root: Path | None = None) -> Stack:
-        root = root or workspace_root()
-        return cls(postgres=os.environ.get("HOUSING_STACK_POSTGRES",
-                                           "postgresql://postgres@127.0.0.1:5432"),
-                   prefix=os.environ.get("HOUSING_STACK_PREFIX", "housing"),
-                   host=os.environ.get("HOUSING_STACK_HOST", "127.0.0.1"),
-                   port=int(os.environ.get("HOUSING_STACK_PORT", "5000")),
-                   folder=Path(os.environ.get("HOUSING_STACK_DIR", root / ".stack")))
+        """The environment's stack; its folder defaults to the workspace's .stack/."""
+        stack = cls()
+        if stack.folder is not None:
+            return stack
+        return stack.model_copy(update={"folder": (root or workspace_root()) / ".stack"})
 
     def database_url(self, name: str) -> str:
         """The admin URL of one of the stack's databases (the MLflow server's)."""
@@ -74,7 +78,7 @@ class Stack:
         from urllib.parse import quote, urlsplit
 
         admin = urlsplit(self.postgres)
-        password = os.environ.get("HOUSING_STACK_OPTUNA_PASSWORD")
+        password = self.optuna_password
         user = quote(self.optuna_role) + (f":{quote(password, safe='')}" if password else "")
         host = admin.hostname or "127.0.0.1"
         host = f"[{host}]" if ":" in host else host
@@ -129,7 +133,7 @@ def create_databases(stack: Stack) -> None:
 
     missing = [name for name, exists in databases(stack).items() if not exists]
     role = sql.Identifier(stack.optuna_role)
-    password = os.environ.get("HOUSING_STACK_OPTUNA_PASSWORD")
+    password = stack.optuna_password
     with _admin_connect(stack) as conn:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
                               (stack.optuna_role,)).fetchone()

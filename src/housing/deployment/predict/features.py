@@ -12,7 +12,7 @@ same row on Python floats, whose + - * / and sqrt are the same correctly rounded
 operations as NumPy's elementwise loops; the transcendental functions go through
 stable_math and the neighbour sums through NumPy on arrays of the Pipeline's own length,
 so that their summation order is NumPy's. ``RowFeatures`` chains them. The same bits
-again: tests/model/test_fast_features.py checks both paths against the Pipeline's
+again: tests/model/test_features.py checks both paths against the Pipeline's
 ``transform`` on every test-set row, and ``ArrayFeatures`` checks two probe districts
 before it uses the row path. benchmarks/service.py measures what the row path saves.
 """

@@ -155,6 +155,6 @@ def _problem(error: dict[str, Any]) -> str:
     if not error["loc"]:
         return str(error["msg"]).removeprefix("Value error, ")
     field = str(error["loc"][0])
-    name = "WEB_CONCURRENCY" if field == "workers" else f"HOUSING_{field.upper()}"
+    name = field if field.isupper() else f"HOUSING_{field.upper()}"  # an alias is the name
     got = "" if field == "api_key" else f", got '{error['input']}'"
     return f"{name}: {str(error['msg']).lower()}{got}"

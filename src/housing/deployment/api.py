@@ -49,7 +49,8 @@ def health() -> Response:
 @api.get("/ready")
 def ready() -> Response:
     # Open to probes, so it names no cause: /model (with the key) and the log do.
-    holder, log = service().holder, service().log
+    svc = service()
+    holder, log = svc.holder, svc.log
     state = {"registry": holder.registry_status()["registry"],
              **({"prediction_log": log.status()["state"]} if log is not None else {})}
     current = holder.current
@@ -61,9 +62,10 @@ def ready() -> Response:
 
 @api.get("/model")
 def model_info() -> Response:
-    current, log = model_or_503(), service().log
+    svc = service()
+    current, log = model_or_503(svc), svc.log
     return json_response({
-        **current.describe(), **service().holder.registry_status(),
+        **current.describe(), **svc.holder.registry_status(),
         "prediction_log": log.status() if log is not None else None,
         "features": [{"name": f, "type": "double", "training_range": current.ranges.get(f)}
                      for f in FEATURES]})
@@ -71,11 +73,12 @@ def model_info() -> Response:
 
 @api.post("/predict")
 def predict() -> Response:
-    return json_response(predict_answer(read_json()))
+    return json_response(predict_answer(service(), read_json()))
 
 
 @api.post("/invocations")
 def invocations() -> Response:
-    rows = invocations_matrix(read_json(), max_batch=service().settings.max_batch)
-    _, values = predict_rows(rows)
+    svc = service()
+    rows = invocations_matrix(read_json(), max_batch=svc.settings.max_batch)
+    _, values = predict_rows(svc, rows)
     return json_response({"predictions": values})

@@ -22,7 +22,6 @@ from housing.deployment.auth import (
     STATIC_PREFIX,
     Guard,
     auth,
-    authenticate,
     is_page,
     session_secret,
 )
@@ -116,8 +115,8 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
                 static_url_path=STATIC_PREFIX.rstrip("/"))
     configure(app, settings)
     app.extensions["housing"] = Service(settings, holder, log, openapi_document(settings))
-    app.extensions["housing.guard"] = Guard(settings)
-    app.before_request(authenticate)
+    guard = app.extensions["housing.guard"] = Guard(settings)
+    app.before_request(guard.authenticate)
     app.after_request(tag_response)
     app.register_error_handler(RequestError, request_error)
     app.register_error_handler(HTTPException, http_error)

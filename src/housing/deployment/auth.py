@@ -131,6 +131,34 @@ class Guard:
                 and hmac.compare_digest(proof, key_digest(self.api_key or ""))
                 and self.sessions.valid(session_id))
 
+    def authenticate(self) -> Response | None:
+        """Runs before every request: its ids, the origin of form posts, and the key."""
+        supplied_id = request.headers.get("X-Request-ID")
+        g.record = uuid.uuid4().hex
+        g.request_id = supplied_id if supplied_id and REQUEST_ID.fullmatch(supplied_id) \
+            else g.record
+        g.key_holder = not self.api_key
+        path = request.path
+        if request.method == "POST" and is_page(path) and not same_origin(request):
+            raise refuse(403, "cross-origin form post refused",
+                         "the dashboard's forms post from its own pages")
+        if not self.api_key or path in OPEN_PATHS or path.startswith(STATIC_PREFIX):
+            return None
+        supplied = request.headers.get("X-API-Key")
+        if supplied is not None:
+            client = request.remote_addr or ""
+            if self.attempts.blocked(client):
+                raise refuse(429, "too many wrong keys", f"wait {self.attempts.window:.0f} s")
+            if self.key_matches(supplied):
+                g.key_holder = True
+                return None
+            self.attempts.failed(client)
+        elif self.session_valid():  # the dashboard's session cookie
+            return None
+        if is_page(path):
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")), 303)
+        raise refuse(401, "missing or wrong API key", "send the key in the X-API-Key header")
+
 
 def guard() -> Guard:
     return current_app.extensions["housing.guard"]
@@ -138,36 +166,6 @@ def guard() -> Guard:
 
 def refuse(status: int, error: str, detail: str) -> RequestError:
     return RequestError(status, error, [{"error": detail}])
-
-
-def authenticate() -> Response | None:
-    """Runs before every request: its ids, the origin of form posts, and the key."""
-    supplied_id = request.headers.get("X-Request-ID")
-    g.record = uuid.uuid4().hex
-    g.request_id = supplied_id if supplied_id and REQUEST_ID.fullmatch(supplied_id) \
-        else g.record
-    keys = guard()
-    g.key_holder = not keys.api_key
-    path = request.path
-    if request.method == "POST" and is_page(path) and not same_origin(request):
-        raise refuse(403, "cross-origin form post refused",
-                     "the dashboard's forms post from its own pages")
-    if not keys.api_key or path in OPEN_PATHS or path.startswith(STATIC_PREFIX):
-        return None
-    supplied = request.headers.get("X-API-Key")
-    if supplied is not None:
-        client = request.remote_addr or ""
-        if keys.attempts.blocked(client):
-            raise refuse(429, "too many wrong keys", f"wait {keys.attempts.window:.0f} s")
-        if keys.key_matches(supplied):
-            g.key_holder = True
-            return None
-        keys.attempts.failed(client)
-    elif keys.session_valid():  # the dashboard's session cookie
-        return None
-    if is_page(path):
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")), 303)
-    raise refuse(401, "missing or wrong API key", "send the key in the X-API-Key header")
 
 
 @auth.route("/ui/login", methods=["GET", "POST"])

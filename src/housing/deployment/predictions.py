@@ -40,8 +40,8 @@ def service() -> Service:
     return current_app.extensions["housing"]
 
 
-def model_or_503() -> LoadedModel:
-    holder = service().holder
+def model_or_503(svc: Service) -> LoadedModel:
+    holder = svc.holder
     current = holder.current
     if current is None:
         raise RequestError(503, "no model loaded", [{"error": holder.last_error}])
@@ -69,10 +69,10 @@ def source() -> tuple[str | None, int, str | None, str | None]:
     return batch, offset, None, traffic
 
 
-def predict_rows(rows: np.ndarray) -> tuple[LoadedModel, np.ndarray]:
+def predict_rows(svc: Service, rows: np.ndarray) -> tuple[LoadedModel, np.ndarray]:
     """The current model's predictions for ``rows``, logged before they are answered."""
-    current = model_or_503()
-    log = service().log
+    current = model_or_503(svc)
+    log = svc.log
     origin = source() if log is not None else None
     values = current.predict(rows)
     if log is not None:
@@ -87,10 +87,10 @@ def predict_rows(rows: np.ndarray) -> tuple[LoadedModel, np.ndarray]:
     return current, values
 
 
-def predict_answer(payload: Any) -> dict[str, Any]:
+def predict_answer(svc: Service, payload: Any) -> dict[str, Any]:
     """The body of a /predict answer for a parsed JSON payload."""
-    rows = predict_matrix(payload, max_batch=service().settings.max_batch)
-    current, values = predict_rows(rows)
+    rows = predict_matrix(payload, max_batch=svc.settings.max_batch)
+    current, values = predict_rows(svc, rows)
     flags = current.range_check(rows)
     return {
         "model": {"name": current.name, "version": current.version},

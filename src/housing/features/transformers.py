@@ -189,31 +189,29 @@ class GeoFeatures(_AppendColumns):
         rotations = [(f"rot_{a:g}", c, s) for a, c, s in zip(angles, cos_theta, sin_theta)]
         cities = [(name, lat * RADIANS, lon * RADIANS) for name, lat, lon in MAJOR_CITIES]
         city_cos = stable_math.cos(np.array([lat for _, lat, _ in cities])).tolist()
-        distances = self.city_distances
+        n_cities, two_r, distances = len(cities), 2 * EARTH_RADIUS_KM, self.city_distances
 
         def new(c: Row) -> Row:
             lat, lon = c["Latitude"], c["Longitude"]
             out = {name: lon * cos + lat * sin for name, cos, sin in rotations}
-            if distances:
-                out |= _row_city_distances(lat * RADIANS, lon * RADIANS, cities, city_cos)
+            if not distances:
+                return out
+            lat1, lon1 = lat * RADIANS, lon * RADIANS
+            halves = [(lat2 - lat1) / 2 for _, lat2, _ in cities] + \
+                     [(lon2 - lon1) / 2 for _, _, lon2 in cities]
+            sines = stable_math.sin(np.array(halves)).tolist()
+            cos_lat1 = float(stable_math.cos(np.array([lat1]))[0])
+            roots = []
+            for j in range(n_cities):
+                s_lat, s_lon = sines[j], sines[n_cities + j]
+                h = s_lat * s_lat + cos_lat1 * city_cos[j] * (s_lon * s_lon)
+                roots.append(math.sqrt(clip01(h)))
+            km = [two_r * a for a in stable_math.arcsin(np.array(roots)).tolist()]
+            for (name, _, _), d in zip(cities, km):
+                out[f"km_to_{name}"] = d
+            out["km_to_nearest_city"] = min(km)
             return out
         return new
-
-
-def _row_city_distances(lat1: float, lon1: float, cities: list, city_cos: list) -> Row:
-    """haversine_km from one point to each city, and the nearest, on Python floats."""
-    n = len(cities)
-    halves = [(lat2 - lat1) / 2 for _, lat2, _ in cities] + \
-             [(lon2 - lon1) / 2 for _, _, lon2 in cities]
-    sines = stable_math.sin(np.array(halves)).tolist()
-    cos_lat1 = float(stable_math.cos(np.array([lat1]))[0])
-    roots = [math.sqrt(clip01(sines[j] * sines[j]
-                              + cos_lat1 * city_cos[j] * (sines[n + j] * sines[n + j])))
-             for j in range(n)]
-    km = [2 * EARTH_RADIUS_KM * a for a in stable_math.arcsin(np.array(roots)).tolist()]
-    out = {f"km_to_{name}": d for (name, _, _), d in zip(cities, km)}
-    out["km_to_nearest_city"] = min(km)
-    return out
 
 
 @functools.lru_cache(maxsize=64)

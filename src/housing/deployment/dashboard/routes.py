@@ -58,7 +58,7 @@ def predict():
     if request.method == "POST":
         values = {f: request.form.get(f, "") for f in FEATURES}
         try:
-            body = predict_answer(form_payload(values))
+            body = predict_answer(service(), form_payload(values))
             result = body["predictions"][0] | {"model": body["model"]}
         except RequestError as err:
             errors, general = field_errors(err.details)

@@ -7,7 +7,8 @@ is always the output of its script's last run, never a copy.
             main()
 
 Lines that start with ``|`` (the Markdown tables) are kept as they are; every other line
-becomes a bullet. A run that fails writes nothing.
+becomes a bullet, but MLflow's links to the runs it logged (NOISE). A run that fails
+writes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+NOISE = ("🏃 View run ", "🧪 View experiment at: ")  # MLflow prints these on stdout
 DOCS = ROOT / "docs" / "benchmarks"
 
 
@@ -72,6 +74,8 @@ def markdown(title: str, command: str, output: str, *, when: dt.datetime) -> str
     table = False
     for line in output.splitlines():
         line = line.rstrip()
+        if line.startswith(NOISE):
+            continue
         if line.startswith("|"):
             if not table and lines[-1] != "":
                 lines.append("")

@@ -18,6 +18,7 @@ import datetime as dt
 import io
 import os
 import platform
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOISE = ("🏃 View run ", "🧪 View experiment at: ")  # MLflow prints these on stdout
+RULE = re.compile(r"\|[-:| ]+\|")  # a Markdown table's header rule
 DOCS = ROOT / "docs" / "benchmarks"
 
 
@@ -72,12 +74,12 @@ def markdown(title: str, command: str, output: str, *, when: dt.datetime) -> str
              f"Written by `{command}` on {when:%Y-%m-%d %H:%M} UTC at commit {commit()}, "
              f"on {machine()}.", ""]
     table = False
-    for line in output.splitlines():
-        line = line.rstrip()
-        if line.startswith(NOISE):
-            continue
+    printed = [line.rstrip() for line in output.splitlines() if not line.startswith(NOISE)]
+    for i, line in enumerate(printed):
         if line.startswith("|"):
-            if not table and lines[-1] != "":
+            # a new table (its header is followed by a |---| row) starts a new paragraph
+            header = i + 1 < len(printed) and RULE.fullmatch(printed[i + 1]) is not None
+            if (not table or header) and lines[-1] != "":
                 lines.append("")
             lines.append(line)
             table = True

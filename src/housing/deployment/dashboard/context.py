@@ -4,7 +4,6 @@ registry room) and the monitor's report in the workspace; the shaping is in view
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,15 +12,16 @@ import numpy as np
 from flask import abort
 
 from housing.config import FEATURES, MonitorPaths
+from housing.deployment.contract import FEATURE_DOCS
 from housing.deployment.dashboard.charts import california_map
 from housing.deployment.dashboard.views import (
     METRICS,
-    UNITS,
     history_rows,
     lineage,
     metric_rows,
     monitoring_view,
 )
+from housing.io import read_json
 from housing.stores import redact_url
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,9 @@ def _run_data(run_id: str) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _read_json(path: Path) -> dict | None:
+    """A monitor or evaluate output, or None before its stage has run here."""
     try:
-        return json.loads(path.read_text())
+        return read_json(path)
     except FileNotFoundError:
         return None
 
@@ -51,14 +52,14 @@ def card_context(holder, workspace: Path) -> dict[str, Any]:
 
     current = holder.current
     context: dict[str, Any] = {"model": current, "notice": None, "aliases": {},
-                               "history": [], "lineage": None, "units": UNITS}
+                               "history": [], "lineage": None, "units": FEATURE_DOCS}
     if current is None:
         context["notice"] = "no model loaded: the service log and /model say why"
         return context
     metrics = _read_json(workspace / "reports/metrics.json") or {}
     context["metric_names"] = METRICS
     context["metrics"] = metric_rows(current.metrics, metrics.get("baselines", {}), ANCHORS)
-    context["ranges"] = [(f, *UNITS[f], current.ranges.get(f, {})) for f in FEATURES]
+    context["ranges"] = [(f, *FEATURE_DOCS[f], current.ranges.get(f, {})) for f in FEATURES]
     try:
         context["aliases"] = dict(sorted(store.aliases(current.name).items()))
         context["history"] = history_rows(events.history(current.name))

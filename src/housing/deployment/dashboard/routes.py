@@ -14,10 +14,10 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request
 
 from housing.config import FEATURES
+from housing.deployment.contract import FEATURE_DOCS
 from housing.deployment.dashboard.context import card_context, monitoring_context
 from housing.deployment.dashboard.views import (
     EXAMPLES,
-    UNITS,
     field_errors,
     form_payload,
     usd_text,
@@ -63,7 +63,7 @@ def predict():
         except RequestError as err:
             errors, general = field_errors(err.details)
             general, status = [err.error, *general], err.status
-    return render_template("predict.html", page="predict", units=UNITS, values=values,
+    return render_template("predict.html", page="predict", units=FEATURE_DOCS, values=values,
                            examples=EXAMPLES, result=result, errors=errors,
                            general=general, usd_text=usd_text), status
 

@@ -10,8 +10,6 @@ from housing.config import FEATURES
 from housing.deployment.contract import FEATURE_DOCS
 from housing.deployment.dashboard.charts import drift_bars, rmse_chart
 
-UNITS = FEATURE_DOCS  # each feature's label and unit, as the API documents them
-
 # Real districts of the data set (row numbers of fetch_california_housing).
 EXAMPLES: dict[str, tuple[str, dict[str, float]]] = {
     "berkeley": ("Berkeley hills (row 0)", {
@@ -53,7 +51,7 @@ def field_errors(details: list[dict[str, Any]]) -> tuple[dict[str, str], list[st
     general: list[str] = []
     for detail in details:
         field = detail.get("field")
-        if field in UNITS and field not in fields:
+        if field in FEATURE_DOCS and field not in fields:
             fields[field] = str(detail.get("error", "invalid"))
         else:
             general.append(str(detail.get("error", detail)))

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 TARGET = Path(__file__).resolve().parents[1] / ".dvc" / "plots" / "offline.html"
+# DVC's plot templates are Vega-Lite 5 specs: draw them with a Vega-Lite 5.
+VEGA_LITE_VERSION = "v5.21"
 
 HEAD = """<!DOCTYPE html>
 <html>
@@ -38,8 +40,6 @@ def template() -> str:
     """The page: DVC fills {plot_divs} (and {refresh_tag}); no {scripts}, so DVC adds no
     CDN script tags."""
     import vl_convert
-
-    from housing.reporting.review import VEGA_LITE_VERSION
 
     return HEAD + vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION) + TAIL
 

@@ -185,7 +185,8 @@ def _add_release(sub) -> None:
                    help="the gate's thresholds: this file's register section")
 
     p = sub.add_parser("review", help="a pull-request report in Markdown: params, metrics "
-                       "against production with the gate's decision, and the plots as images")
+                       "against production with the gate's decision, and the evaluate "
+                       "stage's figures beside the base's")
     p.set_defaults(func=_review)
     p.add_argument("--base", required=True, help="the git revision to compare with")
     p.add_argument("--out", type=Path, default=Path("review"),

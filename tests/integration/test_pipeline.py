@@ -138,11 +138,18 @@ def test_review_report_compares_with_base_and_production(pipeline_workspace):
     assert "accepted" not in report and "batch" not in report.lower()
     assert "| rmse |" in report and "(version 1)" in report
     assert "Release gate: **" in report
-    images = sorted((ws / "review/plots").glob("*.png"))
-    assert len(images) == 4
-    for image in images:
-        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 5000
-        assert f"(plots/{image.name})" in report
+    # The evaluate stage's own figures, the base's (as git holds them) beside the change's.
+    figures = sorted((ws / "reports/figures").glob("*.png"))
+    assert len(figures) == 4
+    for figure in figures:
+        slug = figure.stem.replace("_", "-")
+        base = ws / "review/plots" / f"{slug}-base.png"
+        change = ws / "review/plots" / f"{slug}-change.png"
+        assert base.read_bytes() == subprocess.run(
+            ["git", "show", f"HEAD:{figure.relative_to(ws)}"], cwd=ws, capture_output=True,
+            check=True).stdout
+        assert change.read_bytes() == figure.read_bytes() != base.read_bytes()
+        assert f"(plots/{base.name})" in report and f"(plots/{change.name})" in report
 
 
 def test_plots_page_draws_offline(pipeline_workspace):

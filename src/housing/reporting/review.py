@@ -2,9 +2,10 @@
 
 It reads what DVC says of the change (`dvc params diff`, `dvc metrics diff`, `dvc plots
 diff`), puts the model's test metrics beside the current production version's with the
-release gate's decision, and renders each changed plot to a PNG with vl-convert (Vega-Lite
-compiled and drawn in-process: no browser, no network). A CI job posts the file as a
-pull-request comment (.github/workflows/review.yml).
+release gate's decision, and shows each figure the evaluate stage drew (the PNGs the report
+embeds, which git tracks) at the base revision beside this change's: nothing is drawn again.
+A CI job posts the file as a pull-request comment (.github/workflows/review.yml);
+`dvc plots diff` draws the same data interactively.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from housing.config import MODEL_NAME
+from housing.config import MODEL_NAME, EvaluatePaths
 from housing.io import atomic_path, read_json
 from housing.models.promotion import promotion_decision
 from housing.params import load_params
@@ -25,9 +26,8 @@ from housing.params import load_params
 logger = logging.getLogger(__name__)
 
 METRICS = ("rmse", "mae", "r2", "mape", "median_ae")
-# DVC's plot templates are Vega-Lite 5 specs: draw them with a Vega-Lite 5.
-VEGA_LITE_VERSION = "v5.21"
 DVC_TIMEOUT_SECONDS = 300
+FIGURES_DIR = EvaluatePaths().figures_dir  # the evaluate stage's PNGs, which git tracks
 
 
 def dvc_json(*args: str) -> dict:
@@ -87,25 +87,40 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def render_plots(plots: dict[str, list[dict]], out_dir: Path) -> list[str]:
-    """Each Vega-Lite plot of `dvc plots diff --json` as a PNG; Markdown image lines."""
-    import vl_convert
+def committed_bytes(rev: str, path: Path) -> bytes | None:
+    """A file as git holds it at ``rev`` (None where it has none)."""
+    shown = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], capture_output=True,
+                           timeout=DVC_TIMEOUT_SECONDS)
+    return shown.stdout if shown.returncode == 0 else None
 
+
+def figure_pairs(base: str, figures_dir: Path, out_dir: Path) -> list[str]:
+    """Each figure of ``figures_dir`` at ``base`` beside the workspace's, as Markdown; the
+    images of changed figures are copied to ``out_dir``/plots."""
     lines = []
-    for name, entries in sorted(plots.items()):
-        for entry in entries:
-            if entry.get("type") != "vega":
+    for path in sorted(figures_dir.glob("*.png")):
+        old, new = committed_bytes(base, path), path.read_bytes()
+        name = path.stem.replace("_", " ")
+        if old == new:
+            lines.append(f"- {name}: unchanged")
+            continue
+        cells = []
+        for label, data in (("base", old), ("change", new)):
+            target = out_dir / "plots" / f"{_slug(path.stem)}-{label}.png"
+            if data is None:
+                cells.append("–")
                 continue
-            target = out_dir / "plots" / f"{_slug(name)}.png"
             with atomic_path(target) as tmp:
-                tmp.write_bytes(vl_convert.vegalite_to_png(
-                    entry["content"], vl_version=VEGA_LITE_VERSION, scale=1.5))
-            lines.append(f"![{name}](plots/{target.name})")
-    return lines or ["No plots."]
+                tmp.write_bytes(data)
+            cells.append(f"![{name}, {label}](plots/{target.name})")
+        lines += ["", f"**{name}**", "", f"| `{base}` | this change |", "|---|---|",
+                  f"| {cells[0]} | {cells[1]} |", ""]
+    return lines or ["No figures."]
 
 
 def run(*, base: str, out_dir: Path, params_file: Path = Path("params.yaml"),
-        metrics_file: Path = Path("reports/metrics.json")) -> Path:
+        metrics_file: Path = Path("reports/metrics.json"),
+        figures_dir: Path = FIGURES_DIR) -> Path:
     """Write ``out_dir``/report.md (and its images) for the change from ``base`` to the
     workspace; return the report's path."""
     params = load_params(params_file)
@@ -115,8 +130,7 @@ def run(*, base: str, out_dir: Path, params_file: Path = Path("params.yaml"),
         "## Params", "", *diff_table(dvc_json("params", "diff", base), with_change=False), "",
         "## Metrics", "", *diff_table(dvc_json("metrics", "diff", base), with_change=True), "",
         "## Against production", "", *production_section(candidate, params.register), "",
-        "## Plots", "", *render_plots(dvc_json("plots", "diff", base).get("data", {}),
-                                      out_dir), ""])
+        "## Figures", "", *figure_pairs(base, figures_dir, out_dir), ""])
     report = out_dir / "report.md"
     with atomic_path(report) as tmp:
         tmp.write_text(text)

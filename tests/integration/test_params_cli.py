@@ -3,8 +3,6 @@ key, the value and what is allowed, a non-zero exit within seconds, and nothing 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import yaml
 
@@ -74,14 +72,15 @@ def test_cli_names_the_bad_key_and_writes_only_its_log(workspace, case, stage):
     edit, _, message = CASES[case]
     name = bad_params_file(workspace, edit)
     before = files(workspace)
-    start = time.monotonic()
+    # The timeout only stops a hang; what shows the check comes first is that nothing
+    # but the log was written, and that the log holds the error and no work.
     result = run(["housing", stage, "--params", name], workspace, check=False, timeout=60)
     assert result.returncode == 1
     assert message in result.stderr and name in result.stderr
-    assert time.monotonic() - start < 30
     # No output is written; the one file that changes is the stage's log, naming the error.
     assert written(workspace, before) == {f"logs/{stage}.log"}
-    assert message in (workspace / f"logs/{stage}.log").read_text()
+    log = (workspace / f"logs/{stage}.log").read_text()
+    assert message in log and " INFO " not in log
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -3,11 +3,14 @@ write failure does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import socket
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,12 +25,10 @@ def test_dataframe_split_details_stop_at_their_cap(make_client):
     """An 800 KB body of unknown columns: one capped answer, not 400,000 details."""
     _, client = make_client()
     body = {"dataframe_split": {"columns": ["c"] * 400_000, "data": [[1.0]]}}
-    started = time.perf_counter()
     response = post(client, "/invocations", body)
-    elapsed = time.perf_counter() - started
     details = response.get_json()["details"]
     assert response.status_code == 422 and len(details) == MAX_DETAILS + 1
-    assert len(response.get_data()) < 20_000 and elapsed < 5
+    assert len(response.get_data()) < 20_000
 
 
 @pytest.mark.parametrize("body", [
@@ -113,6 +114,23 @@ def test_one_request_larger_than_the_queue_still_goes_through(tmp_path):
     assert json.loads(log.path.read_text().splitlines()[0])["record"] is None
 
 
+@contextlib.contextmanager
+def files_opened():
+    """The paths this process opens inside the block (Python's "open" audit event, which
+    every open() and os.open() raises)."""
+    opened, active = [], [True]
+
+    def hook(event, args):
+        if active[0] and event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+            opened.append(Path(os.fsdecode(args[0])).resolve())
+
+    sys.addaudithook(hook)  # a hook cannot be removed: it stops recording after the block
+    try:
+        yield opened
+    finally:
+        active[0] = False
+
+
 def test_the_monitoring_page_reads_only_the_monitors_report(make_client, tmp_path):
     """The production folders hold an unreadable batch file and a large prediction log;
     the page draws the map from the report's own points and never opens them."""
@@ -135,9 +153,11 @@ def test_the_monitoring_page_reads_only_the_monitors_report(make_client, tmp_pat
     predictions.mkdir(parents=True)
     (predictions / "predictions-h-1.jsonl").write_bytes(b"{" * 5_000_000)
     _, client = make_client(prediction_log=False)
-    started = time.perf_counter()
-    page = client.get("/ui/monitoring?batch=b1")
-    assert page.status_code == 200 and time.perf_counter() - started < 2
+    with files_opened() as opened:
+        page = client.get("/ui/monitoring?batch=b1")
+    assert page.status_code == 200
+    assert state in opened
+    assert not [p for p in opened if p.is_relative_to(tmp_path / "data")], opened
     assert b'id="map"' in page.data and b"map unavailable" not in page.data
     assert page.data.count(b'class="point') >= 3
 

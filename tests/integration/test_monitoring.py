@@ -97,6 +97,28 @@ def test_a_labelled_data_bug_is_quarantined_never_trained_on_and_dropped(workspa
     assert listed.startswith("dropped: bug_population_thousands-s3")
 
 
+def test_a_released_batch_is_judged_on_drift_alone(workspace):
+    """`housing quarantine release` reaches the next monitor run: the batch leaves
+    quarantine, its entry says it was released, and its data-quality finding no longer holds
+    it back."""
+    name = "bug_population_thousands-s4"
+    run(["housing", "simulate", "--scenario", "bug_population_thousands", "--rows", "1000",
+         "--seed", "4"], workspace)
+    run(["housing", "monitor"], workspace)
+    assert monitoring(workspace)["quarantined"] == [name]
+    released = run(["housing", "quarantine", "release", name], workspace)
+    assert f"released batch '{name}' (1000 rows)" in released.stdout
+    run(["housing", "monitor"], workspace)
+    report = monitoring(workspace)
+    assert report["quarantined"] == [] and report["released"] == [name]
+    assert report["batches"][name]["released"] is True
+    assert any(r.startswith(f"{name}: released from quarantine by an operator")
+               for r in report["reasons"]), report["reasons"]
+    gate = json.loads((workspace / "data/accepted_batches.json").read_text())
+    assert [e["batch"] for e in gate["released"]] == [name] and "quarantined" not in gate
+    run(["housing", "quarantine", "drop", name], workspace)  # as the next test expects
+
+
 def test_covariate_shift_with_labels_retrains_and_registers(workspace):
     import yaml
 

@@ -136,11 +136,29 @@ def test_rollback_to_a_missing_version_is_a_clear_error(two_versions):
         release.rollback(version=7)
 
 
-def test_reference_travels_with_the_version(two_versions):
+def test_reference_travels_with_the_version(two_versions, tmp_path):
+    """Each reference row carries its own district's features, target and the version's
+    prediction for it: DLE learns the error from these pairs, and a column shifted against
+    the others would miscalibrate it silently. (The table holds floats to 10 decimals.)"""
+    import numpy as np
+    import pandas as pd
+
+    from housing.config import FEATURES, ROW_ID, TARGET
+
     first, _ = two_versions
     reference = store.reference_frame(first["run_id"])
-    assert len(reference) == 4128
-    assert {"MedHouseVal", "prediction", "MedInc"} <= set(reference.columns)
+    test = pd.read_parquet(tmp_path / "test.parquet")
+    assert len(reference) == len(test) == 4128
+    rows = reference.merge(test, on=ROW_ID, how="inner", suffixes=("", "_test"),
+                           validate="one_to_one")
+    assert len(rows) == len(test)
+    for column in [*FEATURES, TARGET]:
+        np.testing.assert_allclose(rows[column], rows[f"{column}_test"], rtol=0, atol=1e-9,
+                                   err_msg=column)
+    model = store.load_model(NAME, first["version"])
+    exact = model.predict(rows[[f"{f}_test" for f in FEATURES]].set_axis(list(FEATURES),
+                                                                         axis=1))
+    np.testing.assert_allclose(rows["prediction"], exact, rtol=0, atol=1e-9)
     assert set(store.feature_ranges(first["run_id"])) >= {"MedInc", "Longitude"}
 
 

@@ -38,10 +38,12 @@ def test_beats_production_by_margin(candidate, production, promoted):
 
 @pytest.mark.parametrize("rmse", [0.30, 0.40, 0.45, 0.499])
 @pytest.mark.parametrize("prod_rmse", [0.30, 0.35, 0.40, 0.45])
-def test_never_promotes_a_worse_model(rmse, prod_rmse):
+def test_promotes_exactly_the_better_models(rmse, prod_rmse):
+    """With no margin, a passing candidate goes to production if and only if its RMSE is
+    lower: never a worse or an equal one, and always a better one."""
     d = promotion_decision(m(rmse), m(prod_rmse), TH.model_copy(update={"min_improvement": 0.0}))
-    if d.promoted:
-        assert rmse < prod_rmse
+    assert d.promoted is (rmse < prod_rmse)
+    assert d.aliases == (("staging", "production") if rmse < prod_rmse else ("staging",))
 
 
 @pytest.mark.parametrize("candidate", [m(0.3, r2=0.5), m(math.nan), m(0.3, r2=math.nan)])

@@ -76,3 +76,15 @@ def test_the_runtime_set_holds_what_the_project_imports():
                                      "vl-convert-python", "psycopg", "mlflow"])
 def test_tools_and_servers_stay_out_of_the_runtime_set(package):
     assert package not in pins(REPO_ROOT / "requirements.txt")
+
+
+def test_the_team_stack_asks_for_the_team_set_when_it_is_missing(monkeypatch, tmp_path):
+    from housing.dev import stack
+
+    assert stack.missing_team_packages() == []  # the test set holds the team set
+    monkeypatch.setattr(stack, "TEAM_PACKAGES", ("mlflow", "no-such-distribution"))
+    with pytest.raises(RuntimeError, match=r"no-such-distribution is not installed: run "
+                                           r"`make install-team`"):
+        stack.up(stack.Stack(postgres="postgresql://nobody@127.0.0.1:1", prefix="t",
+                             host="127.0.0.1", port=1, folder=tmp_path / "stack"), tmp_path)
+    assert not (tmp_path / "stack").exists()  # refused before anything was made

@@ -237,7 +237,29 @@ def configure_remote(stack: Stack, root: Path) -> None:
                     str(stack.remote)], cwd=root, check=True, capture_output=True)
 
 
+# The stack runs MLflow's server (the full mlflow distribution; the runtime set holds only
+# mlflow-skinny, its client) and talks to PostgreSQL: both come with the team set.
+TEAM_PACKAGES = ("mlflow", "psycopg")
+
+
+def missing_team_packages() -> list[str]:
+    """The team set's packages this environment lacks."""
+    import importlib.metadata
+
+    missing = []
+    for name in TEAM_PACKAGES:
+        try:
+            importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name)
+    return missing
+
+
 def up(stack: Stack, root: Path) -> dict:
+    if missing := missing_team_packages():
+        raise RuntimeError(f"the team stack needs the team set, and {', '.join(missing)} "
+                           "is not installed: run `make install-team` "
+                           "(requirements-team.txt)")
     stack.folder.mkdir(parents=True, exist_ok=True)
     create_databases(stack)
     if healthy(stack):

@@ -24,7 +24,7 @@ def pytest_configure(config):
 # The longest modules (each 2-5 minutes on 2 cores), handed to the two workers first, so
 # that the short ones fill in at the end and both workers finish together.
 LONGEST_FIRST = ("test_team.py", "test_monitoring.py", "test_pipeline.py",
-                 "test_reproducible.py", "test_newcomer.py", "test_registry.py")
+                 "test_reproducible.py", "test_registry.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -172,6 +172,16 @@ def test_a_clone_pulls_and_skips_training(team_run, server, workspace, tmp_path)
     expected = (workspace / "data/processed/train.parquet").read_bytes()
     run(["dvc", "repro", "--force", "--single-item", "prepare"], clone)
     assert (clone / "data/processed/train.parquet").read_bytes() == expected
+    # On the embedded defaults instead (the README's path with a remote): the clone's own
+    # new store gets the pulled model as version 1, in production, and nothing retrains.
+    assert not (clone / "mlflow.db").exists()
+    own = run(["dvc", "repro"], clone)
+    for stage in TRAINING_STAGES:
+        assert f"Stage '{stage}' didn't change, skipping" in own.stdout
+    assert "registered california-housing version 1 with aliases staging, production" \
+        in own.stderr
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], clone).stdout
+    assert status == ""
 
 
 def studies(storage) -> set[str]:

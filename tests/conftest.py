@@ -19,6 +19,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def pytest_configure(config):
     go_offline()
     default_data_cache(REPO_ROOT)
+    # Two test workers share the machine's cores, so an OpenMP thread that waits at a
+    # barrier must sleep, not spin: spinning threads take the core the thread they wait
+    # for needs (a 1 s model fit took 40 s beside another worker). Inherited by every
+    # subprocess (dvc, `housing <stage>`, gunicorn); it changes waiting, never results.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 # The longest modules (each 2-5 minutes on 2 cores), handed to the two workers first, so

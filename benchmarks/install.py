@@ -67,7 +67,7 @@ def main() -> None:
     print("| install | seconds | venv size | CUDA packages |")
     print("| --- | ---: | ---: | --- |")
     for label, (seconds, size, cuda) in rows:
-        print(f"| {label} | {seconds:.0f} | {size / 1e9:.2f} GB | {', '.join(cuda) or 'none'} |")
+        print(f"| {label} | {seconds:.0f} | {size / 1e9:.3f} GB | {', '.join(cuda) or 'none'} |")
     runtime, test = rows[0][1], rows[2][1]
     print(f"\nthe runtime set is {runtime[1] / test[1]:.2f}x the test set's size")
     if not args.no_baseline:

@@ -61,10 +61,14 @@ def test_a_marked_burst_leaves_the_verdict_unchanged(workspace, gunicorn_service
     logged = [json.loads(line) for path in (workspace / "data/predictions").glob("*.jsonl")
               for line in path.read_text().splitlines()]
     assert len(logged) == 1500 and all(line["traffic"] == "test" for line in logged)
+    # and a log file the monitor cannot read as rows: skipped and counted, never a crash
+    (workspace / "data/predictions/predictions-broken-1.jsonl").write_bytes(
+        b'{"row": \xff}\n[1, 2]\n{"row": Infinity}\n')
     run(["dvc", "repro"], workspace)
     report = monitoring(workspace)
     assert (review_metrics(workspace), report["rows_analysed"]) == before
     assert "load-burst" not in report["batches"] and report["retrain"] is False
+    assert report["unreadable_log_lines"] == 3
 
 
 def test_a_labelled_data_bug_is_quarantined_never_trained_on_and_dropped(workspace):

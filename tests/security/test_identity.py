@@ -34,7 +34,7 @@ def test_a_client_cannot_claim_someone_elses_record_ids(make_client, logged_line
     app, client = make_client()
     post(client, "/predict", [ROW] * 4, headers={"X-Request-ID": "b1@0"})
     logged_lines(app)
-    rows = production.read_prediction_log(tmp_path / "log")
+    rows, _ = production.read_prediction_log(tmp_path / "log")
     assert len(rows) == 4 and not rows[production.RECORD_ID].str.startswith("b1/").any()
     assert rows[production.BATCH].str.startswith("service-").all()
 
@@ -48,7 +48,7 @@ def test_only_key_holders_name_a_batch(make_client, logged_lines, tmp_path):
                     headers={"X-Housing-Batch": "b1@10", "X-API-Key": API_KEY})
     assert response.status_code == 200
     logged_lines(app)
-    rows = production.read_prediction_log(tmp_path / "log")
+    rows, _ = production.read_prediction_log(tmp_path / "log")
     assert rows[production.RECORD_ID].tolist() == ["b1/10", "b1/11"]
     assert set(rows[production.BATCH]) == {"b1"}
 
@@ -85,7 +85,7 @@ def test_a_logged_line_with_a_bad_batch_is_skipped(tmp_path):
     bad = {**good, "batch": "../x"}
     pd.DataFrame([good, bad]).to_json(tmp_path / "predictions-h-1.jsonl", orient="records",
                                       lines=True)
-    rows = production.read_prediction_log(tmp_path)
+    rows, _ = production.read_prediction_log(tmp_path)
     assert rows[production.RECORD_ID].tolist() == ["ok/0"]
 
 
@@ -99,4 +99,4 @@ def test_test_traffic_is_logged_and_left_out_of_monitoring(make_client, logged_l
     assert bad.status_code == 400 and bad.get_json()["error"] == "invalid X-Housing-Traffic"
     lines = logged_lines(app)
     assert [line.get("traffic") for line in lines] == ["test"] * 2 + [None] * 4
-    assert len(production.read_prediction_log(tmp_path / "log")) == 4
+    assert len(production.read_prediction_log(tmp_path / "log")[0]) == 4

@@ -21,12 +21,13 @@ checked (``check_batch_name``) before they name anything, files included.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, create_model
 
 from housing.config import FEATURES, TARGET
 
@@ -37,6 +38,8 @@ SERVICE_BATCH_PREFIX = "service-"
 # ._- only, starting with a letter or digit, at most 64 characters.
 BATCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_OFFSET = 10**9
+# A logged row is a few hundred bytes: a longer line is not one, and is skipped unread.
+MAX_LINE_BYTES = 64 * 1024
 
 logger = logging.getLogger(__name__)
 
@@ -69,38 +72,68 @@ def read_batch_files(production_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else _empty()
 
 
-def _record(line: dict, where: str) -> tuple[str, str]:
+class _LoggedRowBase(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)  # request id, version, prediction
+
+    row: int = Field(ge=0, lt=MAX_OFFSET)
+    timestamp: str = ""
+    batch: str | None = Field(None, pattern=f"^{BATCH_NAME.pattern}$")
+    offset: int = Field(0, ge=0, lt=MAX_OFFSET)
+    record: str | None = Field(None, max_length=64)
+    traffic: str | None = None
+
+
+# One line of the service's log (deployment/prediction_log.py writes it): the row's place
+# and identity, and the eight features, each a finite number.
+LoggedRow = create_model("LoggedRow", __base__=_LoggedRowBase,
+                         **dict.fromkeys(FEATURES, (FiniteFloat, ...)))
+
+
+def _record(line: BaseModel, where: str) -> tuple[str, str]:
     """(batch, record_id) of a logged row (see the module's docstring); ``where`` is the
     line's place in the log, the record id of a line the service logged without one."""
-    row = int(line["row"])
-    batch = line.get("batch")
-    if batch:
-        return check_batch_name(batch), f"{batch}/{int(line.get('offset') or 0) + row}"
-    day = f"{SERVICE_BATCH_PREFIX}{str(line.get('timestamp', ''))[:10]}"
-    record = line.get("record")
-    return day, f"{record}/{row}" if record else where
+    if line.batch:
+        return line.batch, f"{line.batch}/{line.offset + line.row}"
+    day = f"{SERVICE_BATCH_PREFIX}{line.timestamp[:10]}"
+    return day, f"{line.record}/{line.row}" if line.record else where
 
 
-def read_prediction_log(predictions_dir: Path) -> pd.DataFrame:
-    """The service's JSON-lines log, as the same columns as the batch files."""
-    rows, skipped, synthetic = [], 0, 0
+def log_lines(path: Path) -> Iterator[bytes | None]:
+    """Each line of one log file as bytes, read in bounded pieces; None for a line longer
+    than MAX_LINE_BYTES (its rest is read past, never held)."""
+    with path.open("rb") as file:
+        while line := file.readline(MAX_LINE_BYTES + 1):
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                while (rest := file.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                yield None
+            elif line.strip():
+                yield line
+
+
+def read_prediction_log(predictions_dir: Path) -> tuple[pd.DataFrame, int]:
+    """The service's JSON-lines log, as the same columns as the batch files, and how many
+    lines were skipped as unreadable (not UTF-8 JSON, not a logged row, a feature that is
+    not a finite number, cut short by a crash): no line can stop the monitor."""
+    rows, bad, synthetic = [], 0, 0
     for path in sorted(predictions_dir.glob("*.jsonl")):
-        for number, text in enumerate(path.read_text().splitlines(), start=1):
+        for number, raw in enumerate(log_lines(path), start=1):
             try:
-                line = json.loads(text)
-                if line.get("traffic") == "test":
-                    synthetic += 1
-                    continue
-                batch, record_id = _record(line, f"{path.name}:{number}")
-                rows.append({RECORD_ID: record_id, **{f: float(line[f]) for f in FEATURES},
-                             BATCH: batch})
-            except (ValueError, KeyError, TypeError):  # cut short by a crash, or not ours
-                skipped += 1
-    if skipped:
-        logger.warning("prediction log: skipped %d unreadable lines", skipped)
+                line = LoggedRow.model_validate_json(raw if raw is not None else b"")
+            except ValidationError:
+                bad += 1
+                continue
+            if line.traffic == "test":
+                synthetic += 1
+                continue
+            batch, record_id = _record(line, f"{path.name}:{number}")
+            rows.append({RECORD_ID: record_id, **{f: getattr(line, f) for f in FEATURES},
+                         BATCH: batch})
+    if bad:
+        logger.warning("prediction log: skipped %d unreadable lines", bad)
     if synthetic:
         logger.info("prediction log: left out %d rows marked as test traffic", synthetic)
-    return pd.DataFrame(rows) if rows else _empty()
+    return (pd.DataFrame(rows) if rows else _empty()), bad
 
 
 def read_labels(production_dir: Path) -> pd.DataFrame:
@@ -111,11 +144,13 @@ def read_labels(production_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).drop_duplicates(RECORD_ID, keep="last")
 
 
-def production_frame(production_dir: Path, predictions_dir: Path) -> pd.DataFrame:
-    """All production rows (record_id, features, batch) with their label where one exists."""
-    rows = pd.concat([read_batch_files(production_dir), read_prediction_log(predictions_dir)],
+def production_frame(production_dir: Path, predictions_dir: Path) -> tuple[pd.DataFrame, int]:
+    """All production rows (record_id, features, batch) with their label where one exists,
+    and the number of unreadable prediction-log lines skipped."""
+    logged, bad_lines = read_prediction_log(predictions_dir)
+    rows = pd.concat([read_batch_files(production_dir), logged],
                      ignore_index=True).drop_duplicates(RECORD_ID, keep="first")
-    return rows.merge(read_labels(production_dir), on=RECORD_ID, how="left")
+    return rows.merge(read_labels(production_dir), on=RECORD_ID, how="left"), bad_lines
 
 
 def _empty() -> pd.DataFrame:

@@ -223,10 +223,11 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
     the monitor's outputs (the gate file only when it changes)."""
     version = seen["production_version"]
     skipped = {b["batch"] for b in gate.accepted} | {b["batch"] for b in gate.dropped}
-    production = production_frame(paths.production_dir, paths.predictions_dir)
+    production, bad_lines = production_frame(paths.production_dir, paths.predictions_dir)
     new = production[~production[BATCH].isin(skipped)]
     summary: dict[str, Any] = {**seen, "batches": {}, "retrain": False, "alert": False,
-                               "reasons": [], "rows_analysed": 0, "quarantined": []}
+                               "reasons": [], "rows_analysed": 0, "quarantined": [],
+                               "unreadable_log_lines": bad_lines}
     accepted, quarantined = gate.accepted, gate.quarantined
     if version is None:
         summary["reasons"] = ["no production model yet: the pipeline trains as usual"]

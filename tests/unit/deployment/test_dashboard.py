@@ -4,6 +4,7 @@ model store (a holder that has loaded nothing)."""
 from __future__ import annotations
 
 import base64
+import json
 import xml.etree.ElementTree as ET
 import zlib
 
@@ -207,3 +208,18 @@ def test_a_cookie_from_another_key_is_refused(client_for):
     new = client_for(api_key="new-key")
     new.set_cookie("housing_session", cookie.value)
     assert new.get("/").status_code == 303
+
+
+def test_the_monitoring_page_shows_the_skipped_log_lines(client_for, tmp_path):
+    """The count the monitor wrote (latest.json), shown as it is; none, nothing shown."""
+    from housing.config import MonitorPaths
+
+    state = tmp_path / MonitorPaths().state
+    state.parent.mkdir(parents=True)
+    report = {"production_version": 1, "reasons": [], "rows_analysed": 0, "batches": {},
+              "params": {}, "unreadable_log_lines": 7}
+    state.write_text(json.dumps(report))
+    page = client_for().get("/ui/monitoring")
+    assert b'<span id="unreadable">7 unreadable prediction-log lines skipped</span>' in page.data
+    state.write_text(json.dumps({**report, "unreadable_log_lines": 0}))
+    assert b'id="unreadable"' not in client_for().get("/ui/monitoring").data

@@ -12,14 +12,19 @@ import urllib.request
 CONNECT_TIMEOUT_SECONDS = 5
 
 
-# The user-information part (user:password@) of every URL in a text.
-_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"]*@")
+# The user-information part (user:password@) of every URL in a text, up to the URL's last
+# "@": a password may hold an unencoded "/" or "?" (a path's own "@" is redacted with it).
+_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s'\"]*@")
+# A credential passed as a query parameter (libpq's ?password=, a token in a URL).
+_QUERY_SECRET = re.compile(
+    r"([?&](?:password|passwd|pwd|secret|token|access_token|api_key|sslpassword)=)"
+    r"[^&#\s'\"]*", re.IGNORECASE)
 
 
 def redact_url(text: str) -> str:
     """``text`` (a storage URL, or a message that holds URLs, such as an exception's) with
     every URL's credentials replaced by ``***``: fit for a log, an answer or a page."""
-    return _CREDENTIALS.sub(r"\1***@", str(text))
+    return _QUERY_SECRET.sub(r"\1***", _CREDENTIALS.sub(r"\1***@", str(text)))
 
 
 class StoreError(RuntimeError):

@@ -172,3 +172,35 @@ def test_the_monitor_keeps_at_most_a_few_thousand_map_points():
     points = map_points(rows)
     assert len(points) <= MAP_POINTS and points == map_points(rows)
     assert points[0] == [-124.0, 32.0] and len(map_points(rows.head(10))) == 10
+
+
+def chunked_post(base: str, chunks) -> tuple[int, dict]:
+    """POST /invocations with Transfer-Encoding: chunked (no Content-Length)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        conn.request("POST", "/invocations", body=chunks, encode_chunked=True,
+                     headers={"Content-Type": "application/json",
+                              "X-Housing-Traffic": "test"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_a_chunked_body_over_the_limit_gets_413_from_the_real_server(gunicorn_service,
+                                                                    tmp_path):
+    """gunicorn decodes a chunked body with no Content-Length; the service reads at most one
+    byte past the limit and answers 413 (it answered 400, "not valid JSON", before)."""
+    row = b'{"MedInc": 1.0},'
+    big = [b'{"dataframe_records": [', *([row * 4096] * 140), b'{}]}']  # 9.2 MB
+    with gunicorn_service(tmp_path, {"HOUSING_MAX_BODY_BYTES": str(8 * 1024 * 1024)},
+                          ready_path="/health") as (base, _, _):
+        status, body = chunked_post(base, iter(big))
+        small_status, _ = chunked_post(base, iter([b'{"dataframe_records": ', b"[{}]}"]))
+    assert status == 413 and body["error"] == "body too large", body
+    assert small_status not in (400, 413)  # read whole and parsed

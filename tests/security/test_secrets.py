@@ -36,6 +36,25 @@ def test_redact_url_hides_every_credential_in_a_message():
     assert redact_url("sqlite:///a/b.db") == "sqlite:///a/b.db"
 
 
+def test_the_stacks_repr_holds_no_password():
+    from housing.dev.stack import Stack
+
+    stack = Stack(postgres=f"postgresql://admin:{SECRET}@127.0.0.1:5432",
+                  optuna_password=SECRET, prefix="t")
+    assert SECRET not in repr(stack) and SECRET not in str(stack) and "prefix='t'" in repr(stack)
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql://bob:{SECRET}/with/slashes@db:5432/x",    # an unencoded "/" in a password
+    f"postgresql://bob:{SECRET}?q@db/x",                    # and a "?"
+    f"postgresql://db/x?sslmode=require&password={SECRET}",  # libpq's query parameter
+    f"http://h/api?token={SECRET}#top", f"mysql://u@h/x?PWD={SECRET}",
+])
+def test_redact_url_hides_credentials_in_the_userinfo_and_the_query(url):
+    assert SECRET not in redact_url(url) and "***" in redact_url(url)
+    assert redact_url(url).split("://")[0] == url.split("://")[0]
+
+
 @pytest.mark.slow
 def test_a_tracking_password_shows_nowhere(gunicorn_service, tmp_path):
     """The registry is a dead server whose URL carries a password: the service starts

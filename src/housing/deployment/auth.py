@@ -64,7 +64,7 @@ def safe_next(target: str | None) -> str:
         return "/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
-            or "\\" in target:
+            or "\\" in target or not target.isprintable():  # CR/LF would split the header
         return "/"
     return target
 

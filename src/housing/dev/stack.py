@@ -50,7 +50,8 @@ class Stack(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOUSING_STACK_", env_ignore_empty=True,
                                       frozen=True, populate_by_name=True)
 
-    postgres: str = "postgresql://postgres@127.0.0.1:5432"  # an admin URL (no database)
+    # an admin URL (no database); kept out of the repr, as it may hold a password
+    postgres: str = Field("postgresql://postgres@127.0.0.1:5432", repr=False)
     prefix: str = "housing"       # database names: <prefix>_mlflow, <prefix>_optuna
     host: str = "127.0.0.1"
     port: int = Field(5000, ge=1, le=65535)

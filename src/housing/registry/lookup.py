@@ -52,7 +52,8 @@ def fingerprint_version(name: str, fingerprint: str, uri: str | None = None) -> 
                  "WHERE t.name = ? AND t.key = ? AND t.value = ? "
                  "AND COALESCE(v.current_stage, '') != ?",
             (name, FINGERPRINT_TAG, fingerprint, _DELETED))
-    search = f"name = '{_quoted(name)}' and tags.{FINGERPRINT_TAG} = '{_quoted(fingerprint)}'"
+    search = (f"name = '{filter_literal(name)}' "
+              f"and tags.{FINGERPRINT_TAG} = '{filter_literal(fingerprint)}'")
     if uri.startswith(("http://", "https://")):
         query = urllib.parse.urlencode({"filter": search, "max_results": 1000})
         answer = _rest_get(uri, f"model-versions/search?{query}", "the version search")
@@ -64,9 +65,11 @@ def fingerprint_version(name: str, fingerprint: str, uri: str | None = None) -> 
     return max(found, default=None)
 
 
-def _quoted(value: str) -> str:
+def filter_literal(value: str) -> str:
+    """``value`` as it may stand between quotes in an MLflow search filter: a value that
+    could end the quotes (a quote or a backslash) is refused, never spliced in."""
     if "'" in value or "\\" in value:
-        raise ValueError(f"not a registry name or fingerprint: {value!r}")
+        raise ValueError(f"not a registry name, experiment or fingerprint: {value!r}")
     return value
 
 

@@ -163,8 +163,10 @@ def version_by_alias(name: str, alias: str):
 
 def versions(name: str, *, experiment: str | None = None) -> list:
     """Every version of ``name`` (of one DVC experiment, if given), oldest first."""
-    search = f"name = '{name}'" + (f" and tags.experiment = '{experiment}'"
-                                   if experiment else "")
+    from housing.registry.lookup import filter_literal
+
+    search = f"name = '{filter_literal(name)}'" + (
+        f" and tags.experiment = '{filter_literal(experiment)}'" if experiment else "")
     found = client().search_model_versions(search, max_results=10_000)
     return sorted(found, key=lambda v: int(v.version))
 

@@ -95,7 +95,8 @@ def test_field_errors_split_by_field():
 @pytest.mark.parametrize("target,expected", [
     ("/ui/monitoring?batch=a", "/ui/monitoring?batch=a"), (None, "/"), ("", "/"),
     ("https://evil.example/", "/"), ("//evil.example/x", "/"), ("/\\evil", "/"),
-    ("javascript:alert(1)", "/")])
+    ("javascript:alert(1)", "/"), ("/ui\r\nSet-Cookie: x=1", "/"), ("/ui\n", "/"),
+    ("/ui/monitoring?batch=caf\u00e9", "/ui/monitoring?batch=caf\u00e9")])
 def test_safe_next_stays_on_this_site(target, expected):
     assert safe_next(target) == expected
 

@@ -30,3 +30,13 @@ def test_search_values_are_never_spliced_with_quotes(name):
 
     with pytest.raises(ValueError, match="not a registry name"):
         fingerprint_version(name, "f" * 32, uri="http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("experiment", ["x' or name != '", "a\\b", "it's"])
+def test_an_experiment_name_is_never_spliced_into_a_registry_filter(experiment):
+    """`housing promote --experiment NAME` looks the name up in an MLflow search filter: a
+    name that could end its quotes is refused before any store is asked."""
+    from housing.models import release
+
+    with pytest.raises(ValueError, match="not a registry name, experiment or fingerprint"):
+        release.resolve_version("california-housing", version=None, experiment=experiment)

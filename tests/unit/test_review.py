@@ -56,3 +56,12 @@ def test_gate_line_names_the_decision(monkeypatch):
     assert lines[0].startswith("| metric | production (version 3) |")
     assert "| rmse | 0.4000 | 0.3800 | -0.0200 |" in lines
     assert "Release gate: **would promote**." in lines
+
+
+def test_the_base_revision_is_never_read_as_a_git_option(repo_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    target = tmp_path / "written"
+    assert review.committed_bytes(f"--output={target}", Path("README.md")) is None
+    assert not target.exists()
+    assert review.committed_bytes("HEAD", Path("README.md")).startswith(b"# housing")
+    assert review.committed_bytes("HEAD", Path("no/such/file.png")) is None

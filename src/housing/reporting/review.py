@@ -1,11 +1,11 @@
 """`housing review --base REV`: the pull-request report of a change, in Markdown.
 
-It reads what DVC says of the change (`dvc params diff`, `dvc metrics diff`, `dvc plots
-diff`), puts the model's test metrics beside the current production version's with the
-release gate's decision, and shows each figure the evaluate stage drew (the PNGs the report
-embeds, which git tracks) at the base revision beside this change's: nothing is drawn again.
-A CI job posts the file as a pull-request comment (.github/workflows/review.yml);
-`dvc plots diff` draws the same data interactively.
+It reads what DVC says of the change (`dvc params diff`, `dvc metrics diff`), puts the
+model's test metrics beside the current production version's with the release gate's
+decision, and shows each figure the evaluate stage drew (the PNGs the report embeds, which
+git tracks) at the base revision beside this change's: nothing is drawn again. A CI job
+posts the file as a pull-request comment (.github/workflows/review.yml); `dvc plots diff`
+draws the same data interactively.
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ def _slug(name: str) -> str:
 
 def committed_bytes(rev: str, path: Path) -> bytes | None:
     """A file as git holds it at ``rev`` (None where it has none)."""
-    shown = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], capture_output=True,
-                           timeout=DVC_TIMEOUT_SECONDS)
+    shown = subprocess.run(["git", "show", "--end-of-options", f"{rev}:{path.as_posix()}"],
+                           capture_output=True, timeout=DVC_TIMEOUT_SECONDS)
     return shown.stdout if shown.returncode == 0 else None
 
 

@@ -78,6 +78,9 @@ def main() -> int:
     print(f"goals: a production version after the first command {verdict[registered]}; "
           f"the second call installs and trains nothing {verdict[idle]}; "
           f"the suite passes {verdict[suite.returncode == 0]}")
+    for name, result in (("make repro", repro), ("make test", suite)):
+        if result.returncode != 0:  # what went wrong, on stderr (a failed run writes no table)
+            print(f"{name} failed:\n{(result.stdout + result.stderr)[-4000:]}", file=sys.stderr)
     if registered and suite.returncode == 0:
         write_readme(rows, time.strftime("%Y-%m-%d", time.gmtime()))
         print("wrote the times into README.md's set-up section")

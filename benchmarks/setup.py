@@ -52,8 +52,8 @@ def write_readme(rows: list[tuple[str, float]], when: str) -> None:
     if START not in text or END not in text:
         raise SystemExit(f"README.md lacks the markers {START} ... {END}")
     cells = "; ".join(f"`{cmd}` {seconds / 60:.1f} min" for cmd, seconds in rows)
-    block = (f"{START}\nOn a fresh clone ({when}, this project's 2-core machine, packages "
-             f"from a local index): {cells}.\n{END}")
+    block = (f"{START}\nOn a fresh clone ({when}, this project's 2-core machine; each "
+             f"time includes its install): {cells}.\n{END}")
     head, rest = text.split(START, 1)
     updated = head + block + rest.split(END, 1)[1]
     temporary = README.with_suffix(".md.tmp")

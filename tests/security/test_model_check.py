@@ -4,6 +4,9 @@ before anything predicts with it, and the service keeps the version it serves.""
 from __future__ import annotations
 
 import copy
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -98,6 +101,67 @@ def test_a_crafted_lightgbm_tree_is_refused(lgbm, tmp_path, key, reason):
     values[0] = "5000" if key == "left_child" else "42"
     lines[at] = f"{key}=" + " ".join(values)
     crafted.model_text_ = "\n".join(lines)
+    with pytest.raises(UnsafeModel, match=reason):
+        check_model(round_trip(crafted, tmp_path))
+
+
+def resized(text: str) -> str:
+    """``text`` with tree_sizes recomputed, as a careful attacker would write it."""
+    data = text.encode()
+    end = data.index(b"\nend of trees\n") + 1
+    starts = [m.start() + 1 for m in re.finditer(rb"\nTree=", data[:end])]
+    sizes = " ".join(str(b - a) for a, b in zip(starts, [*starts[1:], end], strict=True))
+    return re.sub(r"tree_sizes=.*", "tree_sizes=" + sizes, text)
+
+
+def linear_tree(text: str) -> str:
+    """The first tree made linear, each leaf asking for feature 50,000,000."""
+    leaves = " ".join(["50000000"] * 8)
+    return resized(text.replace("is_linear=0", "is_linear=1\nleaf_const=" + " ".join(
+        ["0"] * 8) + "\nnum_features=" + " ".join(["1"] * 8) + f"\nleaf_features={leaves}"
+        "\nleaf_coeff=" + " ".join(["1"] * 8), 1))
+
+
+def shifted_sizes(text: str) -> str:
+    return re.sub(r"tree_sizes=(\d+)", lambda m: f"tree_sizes={int(m.group(1)) + 7}", text)
+
+
+def lightgbm_exit_code(text: str, tmp_path) -> int:
+    """What LightGBM's own loader does with ``text``, in a process of its own."""
+    path = tmp_path / "model.txt"
+    path.write_text(text)
+    script = ("import sys, lightgbm, numpy as np; b = lightgbm.Booster(model_str=open("
+              "sys.argv[1]).read()); b.predict(np.ones((2, 8)))")
+    return subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                          timeout=120).returncode
+
+
+@pytest.mark.parametrize("craft", [linear_tree, shifted_sizes], ids=["linear", "sizes"])
+def test_text_that_crashes_lightgbm_is_refused_before_lightgbm_reads_it(lgbm, tmp_path,
+                                                                       craft):
+    """Both texts kill the process that loads them (a signal, not an exception): the
+    check refuses them before LightGBM's parser sees them."""
+    crafted = copy.deepcopy(lgbm)
+    crafted.model_text_ = craft(lgbm.model_text_)
+    assert lightgbm_exit_code(lgbm.model_text_, tmp_path) == 0
+    assert lightgbm_exit_code(crafted.model_text_, tmp_path) < 0
+    with pytest.raises(UnsafeModel, match="unexpected line|linear|tree_sizes"):
+        check_model(round_trip(crafted, tmp_path))
+
+
+@pytest.mark.parametrize("old, new, reason", [
+    ("num_cat=0", "num_cat=1", "categorical"),
+    ("decision_type=2", "decision_type=3", "categorical"),
+    ("shrinkage=", "cat_threshold=1\nshrinkage=", "unexpected line"),
+    ("objective=regression", "objective=regression\naverage_output", "unexpected line"),
+    ("pandas_categorical:null", "pandas_categorical:[[1, 2]]", "after the trees"),
+    ("num_class=1", "num_class=3", "num_class"),
+])
+def test_a_lightgbm_text_outside_the_projects_shape_is_refused(lgbm, tmp_path, old, new,
+                                                               reason):
+    assert old in lgbm.model_text_
+    crafted = copy.deepcopy(lgbm)
+    crafted.model_text_ = resized(lgbm.model_text_.replace(old, new, 1))
     with pytest.raises(UnsafeModel, match=reason):
         check_model(round_trip(crafted, tmp_path))
 

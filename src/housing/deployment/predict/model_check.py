@@ -10,9 +10,8 @@ served only after every such array is in range:
   inside the array (so every walk ends at a leaf), no categorical splits (this project
   trains none), thresholds that are numbers and leaf values that are finite;
 - scikit-learn's Tree: the same rules over its node arrays;
-- LightGBM's text model: per tree, split features within the model's features, children
-  that point forward to a split or to an existing leaf, numeric thresholds, no
-  categorical splits;
+- LightGBM's text model: field by field, known keys only, no linear trees, no
+  categorical splits, consistent ``tree_sizes`` (predict/lgbm_text);
 - a KDTree (the neighbour features): its index array a permutation of its rows and its
   nodes' ranges inside it.
 
@@ -87,59 +86,14 @@ def check_sklearn_tree(tree, what: str) -> None:
     _check_children(left, right, internal, what)
 
 
-def _ints(fields: dict[str, str], key: str, count: int, what: str) -> np.ndarray:
-    raw = fields.get(key, "")
-    try:
-        values = np.array(raw.split(), dtype=np.int64) if raw else np.zeros(0, np.int64)
-    except (ValueError, OverflowError):
-        raise UnsafeModel(f"{what}: {key} holds something else than integers") from None
-    if len(values) != count:
-        raise UnsafeModel(f"{what}: {count} values expected in {key}, got {len(values)}")
-    return values
-
-
 def check_lightgbm_text(text: str, n_features: int, what: str) -> None:
-    """LightGBM's text model: each tree's arrays in range (see the module docstring)."""
-    header, _, body = text.partition("\nTree=")
-    fields = dict(line.split("=", 1) for line in header.splitlines() if "=" in line)
+    """LightGBM's text model, field by field (predict/lgbm_text)."""
+    from housing.deployment.predict.lgbm_text import UnsafeText, check_text
+
     try:
-        max_feature = int(fields.get("max_feature_idx", "-1"))
-    except ValueError:
-        raise UnsafeModel(f"{what}: max_feature_idx is not an integer") from None
-    if max_feature + 1 != n_features:
-        raise UnsafeModel(f"{what}: {max_feature + 1} features in the model text, "
-                          f"{n_features} expected")
-    trees = ("Tree=" + body).split("\nTree=") if body else []
-    for block in trees:
-        block = block.split("\nend of trees", 1)[0]
-        tree = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        name = f"{what} tree {tree.get('Tree', '?')}"
-        try:
-            leaves = int(tree["num_leaves"])
-            categorical = int(tree.get("num_cat", "0"))
-        except (KeyError, ValueError):
-            raise UnsafeModel(f"{name}: num_leaves or num_cat missing") from None
-        if not 1 <= leaves <= 1_000_000 or categorical:
-            raise UnsafeModel(f"{name}: {leaves} leaves, {categorical} categorical splits")
-        splits = leaves - 1
-        feature = _ints(tree, "split_feature", splits, name)
-        if np.any(feature < 0) or np.any(feature > max_feature):
-            raise UnsafeModel(f"{name}: a split feature index is outside the features")
-        node = np.arange(splits)
-        for key in ("left_child", "right_child"):
-            child = _ints(tree, key, splits, name)
-            to_split, to_leaf = child >= 0, child < 0
-            if np.any(child[to_split] <= node[to_split]) or np.any(child >= splits) \
-                    or np.any(~child[to_leaf] >= leaves):
-                raise UnsafeModel(f"{name}: a {key} index points outside the tree")
-        try:
-            thresholds = np.array(tree.get("threshold", "").split(), dtype=float)
-            values = np.array(tree.get("leaf_value", "").split(), dtype=float)
-        except ValueError:
-            raise UnsafeModel(f"{name}: a threshold or leaf value is not a number") from None
-        if len(thresholds) != splits or len(values) != leaves or np.isnan(thresholds).any() \
-                or not np.all(np.isfinite(values)):
-            raise UnsafeModel(f"{name}: thresholds or leaf values missing or not numbers")
+        check_text(text, n_features)
+    except UnsafeText as err:
+        raise UnsafeModel(f"{what}: {err}") from None
 
 
 def check_kd_tree(tree, what: str) -> None:

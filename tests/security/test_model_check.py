@@ -145,7 +145,7 @@ def test_text_that_crashes_lightgbm_is_refused_before_lightgbm_reads_it(lgbm, tm
     crafted.model_text_ = craft(lgbm.model_text_)
     assert lightgbm_exit_code(lgbm.model_text_, tmp_path) == 0
     assert lightgbm_exit_code(crafted.model_text_, tmp_path) < 0
-    with pytest.raises(UnsafeModel, match="unexpected line|linear|tree_sizes"):
+    with pytest.raises(UnsafeModel, match=r"unexpected line|linear|tree_sizes"):
         check_model(round_trip(crafted, tmp_path))
 
 

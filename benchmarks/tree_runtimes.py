@@ -85,11 +85,12 @@ def main() -> None:
     import pandas as pd
 
     from housing.config import FEATURES, EvaluatePaths
-    from housing.deployment.holder import load_version
+    from housing.deployment.holder import load_version, resolve_version
     from housing.deployment.predict.compiled import compile_regressor
     from housing.deployment.predict.features import ArrayFeatures
 
-    loaded = load_version("california-housing", "production")
+    loaded = load_version(
+        "california-housing", resolve_version("california-housing", "production"))
     regressor = loaded.model[-1]
     if hasattr(regressor, "n_jobs"):
         regressor.set_params(n_jobs=1)
@@ -113,7 +114,7 @@ def main() -> None:
             lambda X: regressor.predict(pd.DataFrame(X, columns=list(features.names))), ""),
         "until compiled (LightGBM's predictor, every member)": (served, ""),
     }
-    from housing.deployment.holder import cached_native
+    from housing.deployment.predict.prepare import cached_native
     from housing.deployment.predict.text import member_text
     from housing.deployment.predict.trees import ensure_library
 

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -241,7 +242,8 @@ def gunicorn_service(repo_root, tmp_path_factory) -> Callable:
                              if k not in ("MLFLOW_TRACKING_URI", "OPTUNA_STORAGE")},
                           "HOUSING_BIND": f"127.0.0.1:{port}",
                           "WEB_CONCURRENCY": "2", "HOUSING_MODEL_POLL_SECONDS": "0",
-                          "HOUSING_TREE_CACHE": str(tree_cache), **env},
+                          "HOUSING_TREE_CACHE": str(tree_cache),
+                          "HOUSING_STATE_DIR": str(tmp_path_factory.mktemp("state")), **env},
             stdout=log, stderr=subprocess.STDOUT, text=True)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
@@ -295,3 +297,58 @@ def store_in() -> Callable:
                 os.environ["MLFLOW_TRACKING_URI"] = previous
 
     return use
+
+
+def _lightgbm_with_a_million_threads(path: Path, frame: pd.DataFrame) -> None:
+    """The stored Pipeline with its regressor swapped for a LightGBM member that asks for
+    a million OpenMP threads: every array and the model text pass model_check, and
+    predicting with it kills the process (SIGSEGV in LightGBM's thread pool)."""
+    import skops.io
+    from sklearn.compose import TransformedTargetRegressor
+
+    from housing.models.lgbm import LightGBMRegressor
+    from housing.registry.serialization import load_skops_model
+
+    model = load_skops_model(path)
+    sample = frame.sample(n=800, random_state=11)
+    X = model[:-1].transform(sample[list(FEATURES)])
+    blend = TransformedTargetRegressor(LightGBMRegressor(n_estimators=10, num_leaves=8),
+                                       func=np.log1p, inverse_func=np.expm1)
+    blend.fit(X, sample[TARGET]).regressor_.n_jobs = 1_000_000
+    model.steps[-1] = ("regressor", blend)
+    skops.io.dump(model, path)
+
+
+def _truncated(path: Path, frame: pd.DataFrame) -> None:
+    """Half of the stored file: what a failed copy or a full disk leaves."""
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+TAMPERING = {"crashes": _lightgbm_with_a_million_threads, "truncated": _truncated}
+
+
+@pytest.fixture(scope="session")
+def publish_tampered(register_small_model, housing_frame) -> Callable:
+    """publish(workspace, how) -> version: register a small model in ``workspace``'s store
+    (MLFLOW_TRACKING_URI names it), tamper with its stored
+    artifact as someone who can write the artifact store could: ``how`` is "crashes" or
+    "truncated" (TAMPERING); then move production to it."""
+
+    import itertools
+
+    rounds = itertools.count(12)  # a model of its own each time (register skips a twin)
+
+    def publish(workspace: Path, how: str) -> str:
+        from urllib.parse import urlparse
+
+        from housing.registry import store
+
+        register_small_model(workspace, max_iter=next(rounds))
+        version = str(store.versions("california-housing")[-1].version)
+        location = store.client().get_model_version_download_uri("california-housing",
+                                                                  version)
+        TAMPERING[how](Path(urlparse(location).path) / "model.skops", housing_frame)
+        store.set_alias("california-housing", "production", version)
+        return version
+
+    return publish

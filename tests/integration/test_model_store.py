@@ -20,8 +20,8 @@ def test_trees_move_to_lleaves_in_the_background(mlflow_store, tmp_path,
                                                  register_small_model):
     import numpy as np
 
-    from housing.deployment.holder import check_rows
     from housing.deployment.predict.compiled import TOLERANCE
+    from housing.deployment.predict.prepare import check_rows
 
     register_small_model(tmp_path, max_iter=40)
     holder = ModelHolder("california-housing", "production", tree_cache=tmp_path / "trees")

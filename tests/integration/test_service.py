@@ -143,3 +143,70 @@ def test_alias_move_and_sighup_swap_without_a_failed_request(server, service_sto
     versions = [v for _, v in results]
     assert "1" in versions and versions[-1] == "2"
     assert call(f"{base}/model")[1]["version"] == "2"
+
+
+def test_a_crashing_and_a_corrupt_version_are_refused_under_load(server, service_store,
+                                                                publish_tampered,
+                                                                district):
+    """8 clients send traffic while a version whose predict kills its process, then a
+    truncated one, are each promoted and followed by SIGHUP: no request fails, the
+    version before them keeps answering, and /model names each refusal."""
+    base, proc, _ = server
+    workspace, _ = service_store
+    serving = call(f"{base}/model")[1]["version"]
+    results: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        deadline = time.monotonic() + 240
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                status, body = call(f"{base}/predict", district, timeout=60)
+                results.append((status, body.get("model", {}).get("version", "")))
+            except OSError as err:
+                results.append((0, repr(err)))
+
+    reasons: dict[str, str] = {}
+
+    def refused_everywhere(version: str) -> bool:
+        """Ten answers in a row (from either worker) name the refusal."""
+        try:
+            for _ in range(10):
+                seen = {r["version"]: r["reason"]
+                        for r in call(f"{base}/model", timeout=60)[1]["refused"]}
+                if version not in seen:
+                    return False
+                reasons[version] = seen[version]
+            return True
+        except OSError:
+            return False
+
+    threads = [threading.Thread(target=traffic) for _ in range(8)]
+    for t in threads:
+        t.start()
+    refused = []
+    try:
+        for how in ("crashes", "truncated"):
+            cwd = os.getcwd()
+            os.chdir(workspace)
+            try:
+                bad = publish_tampered(workspace, how)
+            finally:
+                os.chdir(cwd)
+            proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 120
+            while not refused_everywhere(bad) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            refused.append((bad, how))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=90)
+    assert proc.poll() is None
+    failures = [r for r in results if r[0] != 200]
+    assert not failures, failures[:5]
+    assert len(results) > 100 and {v for _, v in results} == {serving}
+    assert call(f"{base}/model")[1]["version"] == serving
+    (crashed, _), (truncated, _) = refused
+    assert "killed the probe process (SIGSEGV)" in reasons[crashed]
+    assert "zip" in reasons[truncated].lower()

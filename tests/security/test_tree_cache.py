@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from housing.config import FEATURES
-from housing.deployment.holder import cached_native
 from housing.deployment.predict import compiled, text
 from housing.deployment.predict import trees as native_trees
 from housing.deployment.predict.compiled import compile_pipeline
+from housing.deployment.predict.prepare import cached_native
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,7 @@ def model_info() -> Response:
     svc = service()
     current, log = model_or_503(svc), svc.log
     return json_response({
-        **current.describe(), **svc.holder.registry_status(),
+        **current.describe(), **svc.holder.registry_status(), **svc.holder.refusals(),
         "prediction_log": log.status() if log is not None else None,
         "features": [{"name": f, "type": "double", "training_range": current.ranges.get(f)}
                      for f in FEATURES]})

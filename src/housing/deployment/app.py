@@ -104,7 +104,8 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     go_offline()
     settings = settings or Settings.from_env()
     if holder is None:
-        holder = ModelHolder(settings.model_name, settings.model_alias, settings.tree_cache)
+        holder = ModelHolder(settings.model_name, settings.model_alias, settings.tree_cache,
+                             settings.state_dir)
         holder.refresh()
         if settings.model_poll_seconds:
             holder.start_polling(settings.model_poll_seconds)

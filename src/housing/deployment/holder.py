@@ -1,4 +1,14 @@
-"""Load the registry's production version safely, and swap it when the alias moves."""
+"""Load the registry's production version safely, and swap it when the alias moves.
+
+A version is adopted only after every step passed: it is downloaded; its bytes are tried
+in a process of their own (predict.probe), unless this machine already knows their
+verdict (known_good); then this worker loads them with the skops allow-list and prepares
+them (predict.prepare: the arrays checked, the compiled predict equal to the Pipeline).
+A version that fails a step is refused: a worker keeps the version it serves, and a
+worker that has none yet (a new one after SIGHUP, a crash or max_requests) serves the
+last version adopted on this machine. /model, the log and `housing history` name the
+refused version and the reason.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +17,20 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from housing.config import FEATURES
-from housing.deployment.predict.compiled import (
-    Native,
-    ServedPredict,
-    compile_pipeline,
-    tree_members,
-)
-from housing.deployment.predict.model_check import check_model
+from housing.config import tracking_uri
+from housing.deployment.known_good import KnownGood, digest
+from housing.deployment.predict.compiled import ServedPredict, compile_pipeline, tree_members
+from housing.deployment.predict.prepare import cached_native, check_rows, prepare
+from housing.deployment.predict.probe import Refused, probe
 from housing.deployment.predict.ranges import RangeCheck
-from housing.registry import store
+from housing.registry import events, store
+from housing.registry.serialization import load_skops_model
 from housing.stores import redact_url
 
 logger = logging.getLogger(__name__)
@@ -41,6 +48,7 @@ class LoadedModel:
     ranges: dict[str, dict[str, float]]
     model: Any = field(repr=False)
     predict: ServedPredict = field(repr=False, default=None)
+    sha256: str = ""           # of the artifact's bytes, as probed
     loaded_at: str = ""
 
     @functools.cached_property
@@ -55,18 +63,7 @@ class LoadedModel:
             if self.predict is not None else None
         return {"name": self.name, "version": self.version, "aliases": list(self.aliases),
                 "run_id": self.run_id, "metrics": self.metrics, "loaded_at": self.loaded_at,
-                "runtime": runtime}
-
-
-def check_rows(ranges: dict[str, dict[str, float]], n: int = 512) -> np.ndarray:
-    """Seeded rows spread over the training ranges, to check the compiled predict."""
-    rng = np.random.default_rng(0)
-    low = np.array([ranges.get(f, {}).get("min", 0.5) for f in FEATURES])
-    high = np.array([ranges.get(f, {}).get("max", 5.0) for f in FEATURES])
-    if not ranges:  # an older version without ranges: plausible districts
-        low = np.array([0.5, 1, 2, 0.8, 50, 1.5, 32.6, -124.3])
-        high = np.array([15, 52, 10, 1.5, 5000, 5, 41.9, -114.4])
-    return rng.uniform(low, high, size=(n, len(FEATURES)))
+                "sha256": self.sha256, "runtime": runtime}
 
 
 def release_memory() -> None:
@@ -88,55 +85,53 @@ def resolve_version(name: str, alias: str) -> str:
     return str(store.client().get_model_version_by_alias(name, alias).version)
 
 
-def cached_native(cache_dir: Path | None) -> Native | None:
-    """lleaves trees for the members whose library is already in ``cache_dir`` and passes
-    its checks (trees.read_verified); this never compiles: see ModelHolder. A
-    library that fails a check is refused with a warning, and the member is served on
-    LightGBM's predictor."""
-    if cache_dir is None:
-        return None
-
-    def native(member):
-        from housing.deployment.predict.text import NativeUnavailable, member_text
-        from housing.deployment.predict.trees import NativeTrees, read_verified
-
+def _tried(path: Path, ranges: dict, tree_cache: Path | None, known: KnownGood) -> str:
+    """The artifact's digest, once it passed the probe (now or on an earlier try on this
+    machine); Refused if it failed there."""
+    sha256 = digest(path)
+    verdict = known.verdict(sha256)
+    if verdict is not None and not verdict["passed"]:
+        raise Refused(verdict["reason"])
+    if verdict is None:
         try:
-            text = member_text(member)
-        except (NativeUnavailable, ImportError) as err:
-            logger.info("lleaves unavailable for %s: %s", type(member).__name__, err)
-            return None
-        if not Path(cache_dir).exists():
-            return None
-        try:
-            library = read_verified(cache_dir, text)
-            return NativeTrees(text, library) if library is not None else None
-        except (NativeUnavailable, ImportError, OSError) as err:
-            logger.warning("compiled trees refused for %s: %s", type(member).__name__, err)
-            return None
-    return native
+            probe(path, ranges, tree_cache)
+        except Refused as err:
+            known.record_verdict(sha256, False, str(err))
+            raise
+        known.record_verdict(sha256, True)
+    return sha256
 
 
-def load_version(name: str, alias: str, tree_cache: Path | None = None) -> LoadedModel:
-    """Download the aliased version and load it with the project's skops allow-list; its
-    tree members run on lleaves where ``tree_cache`` holds their libraries."""
-    mv = store.client().get_model_version_by_alias(name, alias)
-    model = store.load_model(name, mv.version)
-    check_model(model)  # before anything predicts with it: its arrays are in range
+def load_version(name: str, version: str, tree_cache: Path | None = None,
+                 known: KnownGood | None = None) -> LoadedModel:
+    """Download ``version``, try it in a probe process, then load and prepare it here;
+    Refused names the step that failed. Its tree members run on lleaves where
+    ``tree_cache`` holds their libraries."""
+    known = known or KnownGood(None, name)
+    mv = store.client().get_model_version(name, version)
     ranges = store.feature_ranges(mv.run_id) if mv.run_id else {}
     if not ranges:  # a version logged without ranges: predictions are simply not flagged
         logger.warning("version %s has no feature ranges", mv.version)
-    metrics = store.version_metrics(mv)
+    with tempfile.TemporaryDirectory(prefix="housing-model-") as tmp:
+        path = store.download_model(name, version, Path(tmp))
+        sha256 = _tried(path, ranges, tree_cache, known)
+        try:
+            model = load_skops_model(path)
+            predict = prepare(model, ranges, tree_cache)
+        except Exception as err:
+            raise Refused(f"{type(err).__name__}: {err}") from err
     loaded = LoadedModel(name=name, version=str(mv.version), run_id=mv.run_id or "",
-                         aliases=tuple(sorted(mv.aliases)), metrics=metrics, ranges=ranges,
-                         model=model, predict=compile_pipeline(model, check_rows(ranges),
-                                                               cached_native(tree_cache)),
+                         aliases=tuple(sorted(mv.aliases)),
+                         metrics=store.version_metrics(mv), ranges=ranges, model=model,
+                         predict=predict, sha256=sha256,
                          loaded_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-    logger.info("loaded %s version %s (%s)", name, loaded.version, alias)
+    logger.info("loaded %s version %s", name, loaded.version)
     return loaded
 
 
 class ModelHolder:
-    """Holds the current model; ``refresh`` swaps in a new version when the alias moves.
+    """Holds the current model; ``refresh`` swaps in a new version when the alias moves,
+    if it passes (see the module docstring).
 
     Requests read ``current`` once per request, so a swap never mixes two versions in
     one response.
@@ -147,37 +142,99 @@ class ModelHolder:
     the result against the Pipeline and swaps it in, for the same version.
     """
 
-    def __init__(self, name: str, alias: str, tree_cache: Path | None = None):
+    def __init__(self, name: str, alias: str, tree_cache: Path | None = None,
+                 state_dir: Path | None = None):
         self.name, self.alias = name, alias
         self.tree_cache = tree_cache
+        self.known = KnownGood(state_dir, f"{tracking_uri()}\n{name}\n{alias}")
         self.current: LoadedModel | None = None
         self.last_error: str | None = "not loaded yet"
         self.registry_error: str | None = None
         self.native_error: str | None = None
+        self.refused: dict[str, str] = {}  # version -> why, for this worker's life
         self._lock = threading.Lock()
         self._native_thread: threading.Thread | None = None
 
     def refresh(self) -> bool:
-        """Load the aliased version if it differs from the current one; True if swapped."""
+        """Adopt the aliased version if it differs from the current one and passes; True
+        if swapped. A worker with nothing yet falls back to the last version adopted."""
         with self._lock:
             try:
                 version = resolve_version(self.name, self.alias)
-                swap = self.current is None or self.current.version != version
-                if swap:
-                    self.current = load_version(self.name, self.alias, self.tree_cache)
-                    release_memory()
-                    self._compile_native(self.current)
-                self.last_error = self.registry_error = None
-                return swap
             except Exception as err:  # noqa: BLE001 - registry down or alias missing: keep serving
-                self.last_error = redact_url(f"{type(err).__name__}: {err}")[:500]
-                # The registry answered, but has no such model or alias (a server says so
-                # with INVALID_PARAMETER_VALUE "... not found")
-                missing = (getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
-                           or "not found" in str(err))
-                self.registry_error = None if missing else self.last_error
-                logger.warning("cannot load %s@%s: %s", self.name, self.alias, self.last_error)
+                self._unreachable(err)
                 return False
+            self.registry_error = None
+            if self.current is not None and self.current.version == version:
+                self.last_error = None
+                return False
+            if version in self.refused:
+                if self.current is None:
+                    self._fall_back(version)
+                return False
+            try:
+                self._adopt(load_version(self.name, version, self.tree_cache, self.known))
+                return True
+            except Exception as err:  # noqa: BLE001 - a version that fails is not served
+                self._refuse(version, err)
+            if self.current is None:
+                self._fall_back(version)
+            return False
+
+    def _unreachable(self, err: Exception) -> None:
+        self.last_error = redact_url(f"{type(err).__name__}: {err}")[:500]
+        # The registry answered, but has no such model or alias (a server says so with
+        # INVALID_PARAMETER_VALUE "... not found")
+        missing = (getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
+                   or "not found" in str(err))
+        self.registry_error = None if missing else self.last_error
+        logger.warning("cannot load %s@%s: %s", self.name, self.alias, self.last_error)
+
+    def _adopt(self, loaded: LoadedModel) -> None:
+        self.current = loaded
+        self.last_error = None
+        release_memory()
+        self.known.record_last(loaded.version, loaded.sha256)
+        self._compile_native(loaded)
+
+    def _refuse(self, version: str, err: Exception) -> None:
+        """Keep serving; say which version was refused and why. Only a verdict on the
+        version itself (Refused) is recorded and not retried; a failed download is."""
+        reason = redact_url(str(err) if isinstance(err, Refused)
+                            else f"{type(err).__name__}: {err}")[:500]
+        self.last_error = f"version {version} refused: {reason}"
+        serving = self.current.version if self.current is not None else None
+        logger.error("%s@%s: version %s refused, serving %s: %s", self.name, self.alias,
+                     version, serving or "nothing", reason)
+        if not isinstance(err, Refused):
+            return
+        self.refused[version] = reason
+        try:
+            events.record_refusal(self.name, version, alias=self.alias, reason=reason)
+        except Exception as record_err:  # noqa: BLE001 - the registry may be read-only
+            logger.warning("refusal of version %s not recorded in the registry: %s",
+                           version, redact_url(str(record_err))[:200])
+
+    def _fall_back(self, refused: str) -> None:
+        """A worker with nothing to serve takes the last version adopted on this machine."""
+        last = self.known.last()
+        if last is None or last["version"] == refused:
+            return
+        try:
+            loaded = load_version(self.name, last["version"], self.tree_cache, self.known)
+        except Exception as err:  # noqa: BLE001 - nothing to serve, as before
+            logger.error("the last good version %s cannot be loaded either: %s",
+                         last["version"], redact_url(str(err))[:300])
+            return
+        self._adopt(loaded)
+        self.last_error = f"version {refused} refused: {self.refused.get(refused, '')}"
+        logger.warning("serving version %s, the last adopted here, instead of version %s",
+                       loaded.version, refused)
+
+    def refusals(self) -> dict[str, Any]:
+        """What /model says about versions this worker refused."""
+        return {"refused": [{"version": v, "reason": r} for v, r in self.refused.items()],
+                "alias": self.alias, "last_error": self.last_error}
 
     def _compile_native(self, loaded: LoadedModel) -> None:
         """Build the lleaves libraries of ``loaded`` in the background, then swap them in."""

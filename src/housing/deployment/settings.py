@@ -60,6 +60,11 @@ def user_tree_cache() -> Path:
     return Path(base) / "housing" / "trees"
 
 
+def user_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "housing" / "service"
+
+
 class Settings(BaseSettings):
     """The service's settings; ``Settings()`` reads them from the environment."""
 
@@ -79,6 +84,7 @@ class Settings(BaseSettings):
     workspace: Path = Field(default_factory=workspace_root)  # the monitor's outputs
     secure_cookies: bool = False             # mark the session cookie Secure (behind TLS)
     tree_cache: Path | None = Field(default_factory=user_tree_cache)  # None: not compiled
+    state_dir: Path | None = Field(default_factory=user_state_dir)  # None: in memory only
     bind: str = "127.0.0.1:8000"
     trusted_hosts: Annotated[tuple[str, ...] | None, NoDecode] = LOOPBACK_HOSTS  # None: any
     session_minutes: PositiveInt = 480       # a dashboard login lasts this long at most
@@ -93,7 +99,7 @@ class Settings(BaseSettings):
     access_log: str = "-"                    # "-" (stdout), a file, or "off"
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
 
-    @field_validator("tree_cache", mode="before")
+    @field_validator("tree_cache", "state_dir", mode="before")
     @classmethod
     def _tree_cache(cls, value: Any) -> Any:
         if isinstance(value, str):

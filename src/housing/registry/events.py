@@ -21,6 +21,19 @@ def record_event(name: str, version: int | str, event: dict) -> dict:
     return event
 
 
+def record_refusal(name: str, version: int | str, *, alias: str, reason: str) -> bool:
+    """Record that a service refused ``version`` (once per version and reason: every
+    worker that tries it says the same); True if recorded now."""
+    mv = store.get_version(name, version)
+    for key, value in mv.tags.items():
+        if key.startswith(EVENT_TAG):
+            seen = json.loads(value)
+            if seen.get("event") == "refuse" and seen.get("reason") == reason:
+                return False
+    record_event(name, version, {"event": "refuse", "alias": alias, "reason": reason})
+    return True
+
+
 def history(name: str) -> list[dict]:
     """Every recorded event of ``name``, oldest first."""
     events = [json.loads(value) for mv in store.versions(name)
@@ -39,6 +52,10 @@ def format_event(event: dict) -> str:
     elif kind in ("release", "drop"):
         what = f"{kind}: batch {event['batch']} " + (
             "released from quarantine" if kind == "release" else "dropped for good")
+    elif kind == "refuse":
+        return (f"{event['at']}  refuse: version {event['version']} ({event['alias']}) "
+                f"refused by the service, which kept serving the version before it: "
+                f"{event['reason']}")
     elif kind == "promote":
         what = (f"promote: production {event['previous']} -> {event['version']}"
                 + (" (forced past the gate)" if event.get("forced") else ""))

@@ -198,9 +198,8 @@ def set_version_tags(name: str, version: int | str, tags: dict[str, Any]) -> Non
 
 # ---------------------------------------------------------------- what a version holds
 
-def load_model(name: str, version: int | str) -> Any:
-    """Download a version's skops file and load it with the project's allow-list (the
-    code's list, never the one stored beside the model).
+def download_model(name: str, version: int | str, dst: Path) -> Path:
+    """Download a version's skops file into the folder ``dst``; its path.
 
     The version's storage location comes from this module's client: MLflow resolves a
     ``models:/`` URI against its process-wide registry URI, which an earlier
@@ -208,10 +207,16 @@ def load_model(name: str, version: int | str) -> Any:
     import mlflow
 
     location = client().get_model_version_download_uri(name, str(version))
+    local = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=location, dst_path=str(dst), tracking_uri=tracking_uri()))
+    return local / "model.skops"
+
+
+def load_model(name: str, version: int | str) -> Any:
+    """Download a version's skops file and load it with the project's allow-list (the
+    code's list, never the one stored beside the model)."""
     with tempfile.TemporaryDirectory(prefix="housing-model-") as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=location, dst_path=tmp, tracking_uri=tracking_uri()))
-        return load_skops_model(local / "model.skops")
+        return load_skops_model(download_model(name, version, Path(tmp)))
 
 
 def reference_frame(run_id: str) -> pd.DataFrame:

@@ -109,12 +109,33 @@ def test_a_session_ends_after_its_lifetime(tmp_path):
     assert session not in (tmp_path / "sessions.db").read_bytes().decode("latin-1")
 
 
-def test_key_guesses_are_limited(make_client):
+def test_key_guesses_are_limited_and_the_right_key_always_passes(make_client):
+    """Ten wrong keys a minute from one address are answered 429 after that; the right
+    key, from the same address (every client behind one proxy), still passes."""
     _, client = make_client(api_key=API_KEY)
     for _ in range(10):
         assert client.get("/model", headers={"X-API-Key": "guess"}).status_code == 401
     assert client.get("/model", headers={"X-API-Key": "guess"}).status_code == 429
-    assert client.get("/model", headers={"X-API-Key": API_KEY}).status_code == 429
+    assert client.get("/model", headers={"X-API-Key": API_KEY}).status_code == 200
     for _ in range(10):
         client.post("/ui/login", data={"api_key": "guess"}, headers=SAME)
-    assert client.post("/ui/login", data={"api_key": API_KEY}, headers=SAME).status_code == 429
+    assert client.post("/ui/login", data={"api_key": "guess"}, headers=SAME).status_code == 429
+    assert client.post("/ui/login", data={"api_key": API_KEY}, headers=SAME).status_code == 303
+
+
+def test_behind_a_trusted_proxy_the_limiter_counts_each_client(make_client):
+    """With HOUSING_PROXY_HOPS=1 the address is the proxy's X-Forwarded-For entry: one
+    client's guesses do not lock out another. Without it the header is ignored, so a
+    client cannot pick a fresh address per guess."""
+    _, proxied = make_client(api_key=API_KEY, proxy_hops=1)
+
+    def guess(client, source: str) -> int:
+        return client.get("/model", headers={"X-API-Key": "guess",
+                                             "X-Forwarded-For": source}).status_code
+
+    assert [guess(proxied, "203.0.113.7") for _ in range(11)][-1] == 429
+    assert guess(proxied, "198.51.100.2") == 401
+    _, direct = make_client(api_key=API_KEY)
+    assert [guess(direct, f"203.0.113.{i}") for i in range(11)][-1] == 429
+
+

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flask import Flask, Response, g, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from housing.config import go_offline
 from housing.deployment.api import api, json_response
@@ -115,6 +116,8 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
                 static_folder=str(DASHBOARD / "static"),
                 static_url_path=STATIC_PREFIX.rstrip("/"))
     configure(app, settings)
+    if settings.proxy_hops:  # the client's address as the trusted proxy hop saw it
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)
     app.extensions["housing"] = Service(settings, holder, log, openapi_document(settings))
     guard = app.extensions["housing.guard"] = Guard(settings)
     app.before_request(guard.authenticate)

@@ -123,6 +123,13 @@ class Guard:
     def key_matches(self, supplied: str) -> bool:
         return hmac.compare_digest(supplied.encode(), (self.api_key or "").encode())
 
+    def refuse_guess(self, client: str) -> None:
+        """A wrong key from ``client`` (the address of the trusted proxy hop): 429 once it
+        sent too many in the window, else counted. Only failures are ever slowed."""
+        if self.attempts.blocked(client):
+            raise refuse(429, "too many wrong keys", f"wait {self.attempts.window:.0f} s")
+        self.attempts.failed(client)
+
     def session_valid(self) -> bool:
         """This request's signed cookie proves the current key and names a session the
         server holds (not logged out, not expired)."""
@@ -146,13 +153,10 @@ class Guard:
             return None
         supplied = request.headers.get("X-API-Key")
         if supplied is not None:
-            client = request.remote_addr or ""
-            if self.attempts.blocked(client):
-                raise refuse(429, "too many wrong keys", f"wait {self.attempts.window:.0f} s")
-            if self.key_matches(supplied):
+            if self.key_matches(supplied):  # the right key always passes
                 g.key_holder = True
                 return None
-            self.attempts.failed(client)
+            self.refuse_guess(request.remote_addr or "")
         elif self.session_valid():  # the dashboard's session cookie
             return None
         if is_page(path):
@@ -176,15 +180,15 @@ def login():
         return redirect(target, 303)
     error, status = None, 200
     if request.method == "POST":
-        client = request.remote_addr or ""
-        if keys.attempts.blocked(client):
-            error, status = "too many wrong keys: wait a minute", 429
-        elif keys.key_matches(request.form.get("api_key", "")):
+        if keys.key_matches(request.form.get("api_key", "")):
             session.clear()
             session.permanent = True  # the cookie ends with the session's lifetime
             session[SESSION_KEY] = key_digest(keys.api_key)
             session[SESSION_ID] = keys.sessions.start()
             return redirect(target, 303)
+        client = request.remote_addr or ""
+        if keys.attempts.blocked(client):
+            error, status = "too many wrong keys: wait a minute", 429
         else:
             keys.attempts.failed(client)
             error, status = "wrong API key", 401

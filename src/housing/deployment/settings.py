@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from housing.config import MODEL_NAME, PREDICTIONS_DIR, workspace_root
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")  # Werkzeug matches no IPv6 literal
+MIN_KEY_LENGTH = 32  # beyond loopback: a key that guessing at any rate cannot find
 OFF = frozenset({"off", "false", "0", "no", "none"})
 
 
@@ -76,6 +77,7 @@ class Settings(BaseSettings):
     model_alias: str = "production"
     api_key: str | None = Field(None, repr=False)
     open: bool = False                       # serve without a key beyond loopback, on purpose
+    proxy_hops: NonNegativeInt = 0           # trusted proxies in front: X-Forwarded-For hops
     max_batch: PositiveInt = 10_000
     max_body_bytes: PositiveInt = 8 * 1024 * 1024
     prediction_log: bool = True
@@ -134,6 +136,13 @@ class Settings(BaseSettings):
                 f"HOUSING_BIND={self.bind} is reachable from other machines and "
                 "HOUSING_API_KEY is not set: set a key, bind to 127.0.0.1, or set "
                 "HOUSING_OPEN=1 to serve without a key on purpose")
+        if self.api_key and len(self.api_key) < MIN_KEY_LENGTH \
+                and not is_loopback(bind_host(self.bind)):
+            raise ValueError(
+                f"HOUSING_API_KEY is shorter than {MIN_KEY_LENGTH} characters and "
+                f"HOUSING_BIND={self.bind} is reachable from other machines: use a random "
+                f"key of at least {MIN_KEY_LENGTH} characters (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')")
         return self
 
     @property

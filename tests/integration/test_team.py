@@ -163,7 +163,7 @@ def test_history_is_the_same_from_any_machine_and_has_rollbacks(team_run, server
 def test_a_clone_pulls_and_skips_training(team_run, server, workspace, tmp_path):
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(workspace), str(clone)], tmp_path)
-    run(["dvc", "remote", "add", "--local", "-d", "team", str(server.remote)], clone)
+    team.configure_remote(server.remote, clone)  # as `housing stack up` does: verify on
     run(["dvc", "pull"], clone)
     result = run(["dvc", "repro"], clone, env=env_for(server))
     for stage in TRAINING_STAGES:

@@ -177,11 +177,15 @@ def stop_server(stack: Stack, timeout: float = 30) -> bool:
     return True
 
 
-def configure_remote(stack: Stack, root: Path) -> None:
-    """The stack's folder as the workspace's default DVC remote (in .dvc/config.local)."""
-    stack.remote.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["dvc", "remote", "add", "--local", "--force", "-d", "team",
-                    str(stack.remote)], cwd=root, check=True, capture_output=True)
+def configure_remote(remote: Path | str, root: Path) -> None:
+    """``remote`` as the workspace's default DVC remote (in .dvc/config.local), with
+    ``verify``: DVC hashes each object it pulls and refuses one that does not match the
+    hash in dvc.lock, so what the remote holds is trusted only as far as git is."""
+    if isinstance(remote, Path):
+        remote.mkdir(parents=True, exist_ok=True)
+    for command in (["remote", "add", "--local", "--force", "-d", "team", str(remote)],
+                    ["remote", "modify", "--local", "team", "verify", "true"]):
+        subprocess.run(["dvc", *command], cwd=root, check=True, capture_output=True)
 
 
 # The stack runs MLflow's server (the full mlflow distribution; the runtime set holds only
@@ -215,7 +219,7 @@ def up(stack: Stack, root: Path) -> dict:
         start_server(stack)
         logger.info("mlflow server up at %s", stack.tracking_uri)
     if (root / ".dvc").is_dir():
-        configure_remote(stack, root)
+        configure_remote(stack.remote, root)
     else:
         logger.info("%s is no DVC workspace: no DVC remote configured", root)
     return status(stack)

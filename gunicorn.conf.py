@@ -49,8 +49,10 @@ gc.freeze()
 service_settings = Settings.from_env()
 bind = service_settings.bind
 workers = service_settings.workers
-# sync by default: it closes each connection, gthread keeps them alive (which pays with
-# many connections); benchmarks/service.py measures both.
+# gthread by default: a connection waits in the worker's poller, or holds one of its
+# threads, never the whole worker, so idle and slow sockets do not stall other clients
+# (64 threads each; a sync worker is stalled by one socket that never finishes its
+# header). benchmarks/service.py measures both classes.
 worker_class = service_settings.worker_class
 # gunicorn turns a sync worker with threads > 1 into a gthread worker: threads only apply
 # to gthread, so that "sync" really is sync.

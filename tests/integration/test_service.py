@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -42,12 +43,12 @@ def server(service_store, tmp_path_factory, gunicorn_service):
     log_dir = tmp_path_factory.mktemp("predictions")
     with gunicorn_service(workspace, {
             "MLFLOW_TRACKING_URI": uri, "HOUSING_PREDICTION_LOG_DIR": str(log_dir),
-            "HOUSING_ACCESS_LOG": str(log_dir / "access.log")}) as (base, proc, _):
-        yield base, proc, log_dir
+            "HOUSING_ACCESS_LOG": str(log_dir / "access.log")}) as (base, proc, server_log):
+        yield base, proc, log_dir, server_log
 
 
 def test_serves_predictions_and_logs_them(server, district):
-    base, _, log_dir = server
+    base, _, log_dir, _ = server
     status, body = call(f"{base}/predict", [district, district])
     assert status == 200 and body["model"]["version"] == "1"
     status, body = call(f"{base}/predict", {**district, "MedInc": None})
@@ -73,7 +74,7 @@ def test_served_predictions_equal_the_registered_model_on_the_test_set(server, s
     from housing.deployment.predict.compiled import TOLERANCE
     from housing.registry import store
 
-    base, _, _ = server
+    base, _, _, _ = server
     workspace, _ = service_store
     deadline = time.monotonic() + 300  # the workers move to lleaves once it is compiled
     while (runtime := call(f"{base}/model")[1]["runtime"])["trees"] != ["lleaves"]:
@@ -96,7 +97,7 @@ def test_alias_move_and_sighup_swap_without_a_failed_request(server, service_sto
                                                              register_small_model, district):
     from mlflow.tracking import MlflowClient
 
-    base, proc, _ = server
+    base, proc, _, _ = server
     workspace, uri = service_store
     results: list[tuple[int, str]] = []
     stop = threading.Event()
@@ -151,7 +152,7 @@ def test_a_crashing_and_a_corrupt_version_are_refused_under_load(server, service
     """8 clients send traffic while a version whose predict kills its process, then a
     truncated one, are each promoted and followed by SIGHUP: no request fails, the
     version before them keeps answering, and /model names each refusal."""
-    base, proc, _ = server
+    base, proc, _, _ = server
     workspace, _ = service_store
     serving = call(f"{base}/model")[1]["version"]
     results: list[tuple[int, str]] = []
@@ -210,3 +211,40 @@ def test_a_crashing_and_a_corrupt_version_are_refused_under_load(server, service
     (crashed, _), (truncated, _) = refused
     assert "killed the probe process (SIGSEGV)" in reasons[crashed]
     assert "zip" in reasons[truncated].lower()
+
+
+def test_fifty_idle_and_trickling_sockets_do_not_stall_other_clients(server, district):
+    """25 sockets that never send and 25 that send a header a few bytes at a time stay
+    open while other clients call /health and /predict: each answer comes, none waits
+    for a socket timeout, and no worker is killed for it."""
+    import socket
+
+    base, proc, _, server_log = server
+    port = int(base.rsplit(":", 1)[1])
+    stop = threading.Event()
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(25)]
+    trickling = [socket.create_connection(("127.0.0.1", port)) for _ in range(25)]
+
+    def trickle() -> None:
+        header = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"x" * 400
+        for i in range(len(header)):
+            for sock in trickling:
+                with contextlib.suppress(OSError):
+                    sock.send(header[i:i + 1])
+            if stop.wait(0.2):
+                return
+
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    try:
+        time.sleep(1.0)  # every slow socket is accepted and waiting
+        answers = [call(f"{base}/health", timeout=10)[0] for _ in range(10)]
+        answers += [call(f"{base}/predict", district, timeout=10)[0] for _ in range(10)]
+    finally:
+        stop.set()
+        sender.join(timeout=10)
+        for sock in idle + trickling:
+            sock.close()
+    assert answers == [200] * 20
+    assert proc.poll() is None
+    assert "WORKER TIMEOUT" not in server_log.read_text()

@@ -94,8 +94,8 @@ class Settings(BaseSettings):
     # gunicorn's own settings (gunicorn.conf.py)
     workers: PositiveInt = Field(default_factory=os.cpu_count,
                                  validation_alias="WEB_CONCURRENCY")
-    worker_class: Literal["sync", "gthread"] = "sync"
-    threads: PositiveInt = 4                 # gthread only
+    worker_class: Literal["sync", "gthread"] = "gthread"
+    threads: PositiveInt = 64                # gthread only: slow sockets each hold one
     worker_timeout: PositiveInt = 30
     max_requests: NonNegativeInt = 0         # retire a worker after this many; 0: never
     access_log: str = "-"                    # "-" (stdout), a file, or "off"

@@ -77,6 +77,7 @@ class MonitorParams(StageParams):
     max_missing_share: Annotated[Float, Field(ge=0, lt=1)]
     max_mode_share: Annotated[Float, Field(gt=0, lt=1)]
     dle_max_outside_share: Annotated[Float, Field(ge=0, lt=1)]
+    detail_batches: Annotated[Int, Field(ge=1, le=1000)]
 
 
 class PrepareParams(StageParams):

@@ -205,8 +205,33 @@ def test_temp_experiment_logs_to_the_workspace_store(pipeline_workspace):
     assert not list((ws / ".dvc").rglob("mlflow.db"))
 
 
+def answer_production_traffic(workspace: Path, rows: int = 600) -> None:
+    """Rows the service answered, written by the service's own prediction log into the
+    workspace's data/predictions: what a workspace next to a running service holds."""
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    from housing.config import FEATURES
+    from housing.deployment.prediction_log import PredictionLog
+
+    stream = pd.read_parquet(workspace / "data/processed/stream.parquet").head(rows)
+    log = PredictionLog(workspace / "data/predictions")
+    matrix = stream[list(FEATURES)].to_numpy(dtype=float)
+    for i in range(0, rows, 50):
+        log.write(request_id=f"r{i}", model_version="1", rows=matrix[i:i + 50],
+                  predictions=np.full(len(matrix[i:i + 50]), 2.0), source=(None, 0, f"r{i}", None),
+                  timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
+    log.close()
+
+
 def test_queued_sweep_runs_two_at_a_time_and_never_moves_production(pipeline_workspace):
+    """With production traffic in the workspace: each queued experiment's monitor stage
+    reads production's reference from the workspace's registry (in the copy DVC runs it
+    in, where MLflow's process-wide default store is empty)."""
     ws = pipeline_workspace
+    answer_production_traffic(ws)
     before = model_versions(ws)
     staging = alias_version(ws, "staging")
     run(["dvc", "exp", "run", "--queue", "-S", "tune.n_trials=2", "-S", "tune.cv_folds=2",

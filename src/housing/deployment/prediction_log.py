@@ -3,7 +3,10 @@
 A request only appends its rows to an in-memory queue (a deque: no wake-up of another
 thread, which on a busy worker costs a GIL hand-off per request); a writer thread wakes
 every ``flush_seconds``, formats what is queued and appends it, so no request waits on
-the disk. Each worker process writes its own file, so workers never interleave lines.
+the disk. Each worker process writes its own files, so workers never interleave lines, and starts
+the next file on a new UTC day or once one holds ``max_file_bytes``
+(``predictions-<host>-<pid>-<day>-<n>.jsonl``): no file grows without end, and the
+monitor streams them line by line.
 Nothing queued is lost on a graceful exit: ``close`` drains the queue and is called
 from gunicorn's ``worker_exit`` hook (graceful shutdown, the old workers of a SIGHUP
 swap, a worker retired by ``max_requests``) and from ``atexit``. A worker that is
@@ -27,6 +30,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +41,11 @@ from housing.config import FEATURES
 logger = logging.getLogger(__name__)
 
 _OPEN_LOGS: list[PredictionLog] = []
+MAX_FILE_BYTES = 64 << 20
+
+
+def utc_day() -> str:
+    return time.strftime("%Y%m%d", time.gmtime())
 
 
 def close_all() -> None:
@@ -76,8 +85,11 @@ class PredictionLog:
     """This process's log file under ``directory``, written by a background thread."""
 
     def __init__(self, directory: Path, max_pending_rows: int = 200_000,
-                 flush_seconds: float = 0.05, max_wait_seconds: float = 10.0):
+                 flush_seconds: float = 0.05, max_wait_seconds: float = 10.0,
+                 max_file_bytes: int = MAX_FILE_BYTES, day: Callable[[], str] = utc_day):
         self.directory = Path(directory)
+        self.max_file_bytes, self.day = max_file_bytes, day
+        self._file_day, self._file_seq, self._file_bytes = "", 0, 0
         self.max_pending_rows = max_pending_rows
         self.flush_seconds = flush_seconds
         self.max_wait_seconds = max_wait_seconds
@@ -110,12 +122,12 @@ class PredictionLog:
             if self._pid == pid and self._pending is not None:
                 return self._pending
             self.directory.mkdir(parents=True, exist_ok=True)
-            self.path = self.directory / f"predictions-{socket.gethostname()}-{pid}.jsonl"
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._fd = None
+            self._open_file(self.day(), 0)
             self._pending, self._wake = collections.deque(), threading.Event()
             self._stopping = False
             self.pending_rows = 0
-            self._thread = threading.Thread(target=self._run, args=(self._pending, self._fd),
+            self._thread = threading.Thread(target=self._run, args=(self._pending,),
                                             name="prediction-log", daemon=True)
             self._thread.start()
             self._pid = pid
@@ -123,6 +135,27 @@ class PredictionLog:
                 _OPEN_LOGS.append(self)
                 atexit.register(self.close)
             return self._pending
+
+    def _open_file(self, day: str, seq: int) -> None:
+        """Append to this process's file number ``seq`` of ``day`` (closing the one before)."""
+        name = f"predictions-{socket.gethostname()}-{os.getpid()}-{day}-{seq:04d}.jsonl"
+        path = self.directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd, self.path = fd, path
+        self._file_day, self._file_seq, self._file_bytes = day, seq, os.fstat(fd).st_size
+
+    def _rotate(self) -> None:
+        """The next file, on a new day or once this one is full (between two writes)."""
+        day = self.day()
+        if day == self._file_day and self._file_bytes < self.max_file_bytes:
+            return
+        try:
+            self._open_file(day, 0 if day != self._file_day else self._file_seq + 1)
+        except OSError as err:  # the disk fails: keep appending where we are
+            self.write_errors += 1
+            self.last_error = f"{type(err).__name__}: {err.strerror or err}"
 
     def _add(self, rows: int) -> None:
         with self._count:
@@ -149,7 +182,7 @@ class PredictionLog:
         self._add(n)
         pending.append((request_id, timestamp, model_version, rows, predictions, source))
 
-    def _run(self, pending: collections.deque, fd: int) -> None:
+    def _run(self, pending: collections.deque) -> None:
         carry, carry_rows = memoryview(b""), 0  # formatted, not yet (fully) written
         retry = self.flush_seconds
         while True:
@@ -158,12 +191,15 @@ class PredictionLog:
             stopping = self._stopping  # read first: what was queued before close is drained
             while pending or carry:
                 if not carry:
+                    self._rotate()
                     items = [pending.popleft() for _ in range(min(256, len(pending)))]
                     carry = memoryview(b"".join(format_lines(*item) for item in items))
                     carry_rows = sum(len(item[3]) for item in items)
                 try:
                     while carry:  # a partial write resumes where it stopped: no duplicates
-                        carry = carry[os.write(fd, carry):]
+                        done = os.write(self._fd, carry)
+                        self._file_bytes += done
+                        carry = carry[done:]
                 except OSError as err:
                     self.write_errors += 1
                     if self.last_error is None:

@@ -139,6 +139,24 @@ def map_points(rows: pd.DataFrame, limit: int = MAP_POINTS) -> list[list[float]]
     return picked.tolist()
 
 
+def recent_batches(new: pd.DataFrame, keep: int,
+                   quarantined: set[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The rows judged in detail: every batch with a label (it may be accepted, and so
+    leave), every batch in quarantine (an operator decides on it) and the newest ``keep``
+    other ones (names sort by time: service-<day>). Unlabelled batches of the service are
+    never accepted, so without this the summary, the page and the work would grow by one
+    batch a day; older ones are counted instead."""
+    names = new[BATCH].astype(str)
+    labelled = set(names[new[TARGET].notna()]) | quarantined
+    unlabelled = sorted(set(names) - labelled)
+    older = unlabelled[:-keep] if len(unlabelled) > keep else []
+    if not older:
+        return new, {"batches": 0, "rows": 0}
+    old = names.isin(older)
+    return new[~old], {"batches": len(older), "rows": int(old.sum()), "first": older[0],
+                       "last": older[-1]}
+
+
 def batch_details(monitors: Monitors, new: pd.DataFrame, released: dict[str, str]):
     """Each new batch's findings, its report entry and its features' digest."""
     batches, details, digests = [], {}, {}
@@ -224,10 +242,11 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
     version = seen["production_version"]
     skipped = {b["batch"] for b in gate.accepted} | {b["batch"] for b in gate.dropped}
     production, bad_lines = production_frame(paths.production_dir, paths.predictions_dir)
-    new = production[~production[BATCH].isin(skipped)]
+    new, older = recent_batches(production[~production[BATCH].isin(skipped)],
+                                params.detail_batches, {b["batch"] for b in gate.quarantined})
     summary: dict[str, Any] = {**seen, "batches": {}, "retrain": False, "alert": False,
                                "reasons": [], "rows_analysed": 0, "quarantined": [],
-                               "unreadable_log_lines": bad_lines}
+                               "unreadable_log_lines": bad_lines, "older_batches": older}
     accepted, quarantined = gate.accepted, gate.quarantined
     if version is None:
         summary["reasons"] = ["no production model yet: the pipeline trains as usual"]

@@ -220,10 +220,15 @@ def load_model(name: str, version: int | str) -> Any:
 
 
 def reference_frame(run_id: str) -> pd.DataFrame:
-    """The test features, targets and predictions logged with a registered version."""
-    c = client()
-    experiment_id = c.get_run(run_id).info.experiment_id
-    return c.load_table(experiment_id, REFERENCE_ARTIFACT, run_ids=[run_id])
+    """The test features, targets and predictions logged with a registered version.
+
+    Read from the run's artifacts through this module's client, as MLflow's ``load_table``
+    reads them (JSON, pandas' split orient). ``load_table`` itself finds the run with the
+    process-wide ``mlflow.search_runs``, whose store is the working directory's default
+    unless something set it: in a queued experiment's copy that is an empty store."""
+    with tempfile.TemporaryDirectory(prefix="housing-reference-") as tmp:
+        local = client().download_artifacts(run_id, REFERENCE_ARTIFACT, tmp)
+        return pd.read_json(local, orient="split")
 
 
 def run_document(run_id: str, artifact: str) -> dict:

@@ -9,9 +9,10 @@ import xml.etree.ElementTree as ET
 import zlib
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from housing.config import FEATURES
+from housing.config import FEATURES, TARGET
 from housing.deployment.auth import safe_next
 from housing.deployment.dashboard import charts
 from housing.deployment.dashboard import views as dashboard
@@ -224,3 +225,51 @@ def test_the_monitoring_page_shows_the_skipped_log_lines(client_for, tmp_path):
     assert b'<span id="unreadable">7 unreadable prediction-log lines skipped</span>' in page.data
     state.write_text(json.dumps({**report, "unreadable_log_lines": 0}))
     assert b'id="unreadable"' not in client_for().get("/ui/monitoring").data
+
+
+def year_of_daily_batches(rows_per_day: int = 20) -> pd.DataFrame:
+    """365 unlabelled service batches (as the prediction log names them), then one
+    labelled batch from a file."""
+    import datetime as dt
+
+    from housing.data.production import BATCH, RECORD_ID
+
+    rng = np.random.default_rng(0)
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(365)]
+    frames = [pd.DataFrame({RECORD_ID: [f"{day}-{i}" for i in range(rows_per_day)],
+                            **{f: rng.uniform(1, 2, rows_per_day) for f in FEATURES},
+                            BATCH: f"service-{day}", TARGET: np.nan}) for day in days]
+    labelled = frames[0].assign(**{BATCH: "2025-12", TARGET: 2.0,
+                                   RECORD_ID: lambda f: "l" + f[RECORD_ID]})
+    return pd.concat([*frames, labelled], ignore_index=True)
+
+
+def test_a_year_of_daily_batches_keeps_the_page_bounded(client_for, tmp_path):
+    """Unlabelled service batches are never accepted: the monitor judges and shows the
+    newest 30 (plus every labelled or quarantined one) and counts the rest."""
+    from housing.config import MonitorPaths
+    from housing.data.production import BATCH
+    from housing.monitoring.analysis import map_points, recent_batches
+
+    year = year_of_daily_batches()
+    kept, older = recent_batches(year, 30, quarantined={"service-2026-01-02"})
+    names = sorted(set(kept[BATCH]))
+    assert len(names) == 32 and {"2025-12", "service-2026-01-02"} <= set(names)
+    assert names[-1] == "service-2026-12-31" and "service-2026-12-02" in names
+    assert older == {"batches": 334, "rows": 334 * 20, "first": "service-2026-01-01",
+                     "last": "service-2026-12-01"}
+    assert len(kept) == 32 * 20
+    state = tmp_path / MonitorPaths().state
+    state.parent.mkdir(parents=True)
+    detail = {"rows": 20, "labelled_rows": 0, "drifted_features": [], "estimated_rmse": 0.5,
+              "realized_rmse": None, "outside_share": 0.0, "ks": {}, "map": []}
+    report = {"production_version": 1, "reasons": [], "rows_analysed": len(kept),
+              "params": {}, "reference_rmse": 0.5, "rmse_bar": 0.6, "older_batches": older,
+              "batches": {b: {**detail, "map": map_points(kept[kept[BATCH] == b])}
+                          for b in names}}
+    state.write_text(json.dumps(report))
+    page = client_for().get("/ui/monitoring")
+    assert page.status_code == 200
+    assert b'<span id="older">334 older unlabelled batches (6680 rows, service-2026-01-01' \
+        in page.data
+    assert b"service-2026-12-31" in page.data and b"service-2026-06-01" not in page.data

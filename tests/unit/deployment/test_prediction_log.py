@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import numpy as np
 
@@ -63,3 +64,29 @@ def test_writes_after_close_reopen_the_file(tmp_path):
                   predictions=np.ones(1))
         log.close()
     assert [line["request_id"] for line in read(log)] == ["a", "b"]
+
+
+def test_files_rotate_by_size_and_by_day_and_the_monitor_reads_every_row(tmp_path):
+    """A file holds at most about max_file_bytes, a new UTC day starts a new file, and the
+    monitor's reader streams them all: every row once, nothing cut."""
+    from housing.data.production import read_prediction_log
+
+    today = ["20261204"]
+    log = PredictionLog(tmp_path, max_file_bytes=4_000, day=lambda: today[0])
+    for i in range(60):
+        if i == 40:
+            log.close()  # everything so far on disk, then the day turns
+            today[0] = "20261205"
+        log.write(request_id=f"r{i}", timestamp="2026-12-04T00:00:00.000+00:00",
+                  model_version="1", rows=rows(2), predictions=np.ones(2),
+                  source=(None, 0, f"rec{i}", None))
+        if i % 5 == 4:
+            time.sleep(0.1)  # let the writer thread take several writes
+    log.close()
+    files = sorted(tmp_path.glob("predictions-*.jsonl"))
+    days = {f.name.rsplit("-", 2)[1] for f in files}
+    assert days == {"20261204", "20261205"} and len(files) > 3
+    one_write = max(len(line) for f in files for line in f.read_bytes().splitlines()) * 2 * 256
+    assert all(f.stat().st_size <= 4_000 + one_write for f in files)
+    frame, bad = read_prediction_log(tmp_path)
+    assert bad == 0 and len(frame) == 120 and frame["record_id"].nunique() == 120

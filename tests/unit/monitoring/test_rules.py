@@ -10,7 +10,8 @@ from housing.params import MonitorParams
 
 RULE = MonitorParams(chunk_size=1000, ks_threshold=0.07, max_rmse_increase=0.1,
                      min_drifted_features=2, use_multivariate=True, max_outside_share=0.02,
-                     max_missing_share=0.01, max_mode_share=0.5, dle_max_outside_share=0.05)
+                     max_missing_share=0.01, max_mode_share=0.5, dle_max_outside_share=0.05,
+                     detail_batches=30)
 REF = 0.50
 
 

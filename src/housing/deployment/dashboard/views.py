@@ -135,6 +135,7 @@ def monitoring_view(report: dict[str, Any]) -> dict[str, Any]:
             "production_version": report.get("production_version"),
             "rows_analysed": report.get("rows_analysed", 0),
             "unreadable_log_lines": int(report.get("unreadable_log_lines", 0)),
+            "older_batches": dict(report.get("older_batches") or {"batches": 0}),
             "accepted_batches": report.get("accepted_batches", 0),
             "quarantined": list(report.get("quarantined", [])),
             "released": list(report.get("released", [])),

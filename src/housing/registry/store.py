@@ -226,6 +226,8 @@ def reference_frame(run_id: str) -> pd.DataFrame:
     reads them (JSON, pandas' split orient). ``load_table`` itself finds the run with the
     process-wide ``mlflow.search_runs``, whose store is the working directory's default
     unless something set it: in a queued experiment's copy that is an empty store."""
+    import pandas as pd
+
     with tempfile.TemporaryDirectory(prefix="housing-reference-") as tmp:
         local = client().download_artifacts(run_id, REFERENCE_ARTIFACT, tmp)
         return pd.read_json(local, orient="split")

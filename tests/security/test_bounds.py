@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from housing.config import FEATURES
-from housing.deployment.prediction_log import LogFull, PredictionLog
+from housing.deployment.prediction_log import LogFull, PredictionLog, utc_day
 from housing.deployment.requests import MAX_DETAILS
 from tests.security.conftest import ROW, post
 
@@ -51,8 +51,8 @@ def matrix(n: int) -> np.ndarray:
 def failing_log(directory) -> PredictionLog:
     """A log whose file is /dev/full: every write fails with ENOSPC, as on a full disk."""
     directory.mkdir()
-    (directory / f"predictions-{socket.gethostname()}-{os.getpid()}.jsonl").symlink_to(
-        "/dev/full")
+    (directory / f"predictions-{socket.gethostname()}-{os.getpid()}-{utc_day()}-0000.jsonl"
+     ).symlink_to("/dev/full")
     return PredictionLog(directory, max_pending_rows=100, flush_seconds=0.01,
                          max_wait_seconds=0.3)
 
@@ -89,8 +89,8 @@ def test_the_service_reports_a_failing_log_and_refuses_rather_than_drop(make_cli
     app, client = make_client()
     log = app.extensions["housing"].log
     (tmp_path / "log").mkdir()
-    (tmp_path / "log" / f"predictions-{socket.gethostname()}-{os.getpid()}.jsonl"
-     ).symlink_to("/dev/full")
+    (tmp_path / "log" / f"predictions-{socket.gethostname()}-{os.getpid()}-{utc_day()}-0000"
+     ".jsonl").symlink_to("/dev/full")
     log.max_pending_rows, log.max_wait_seconds, log.flush_seconds = 4, 0.3, 0.01
     assert post(client, "/predict", [ROW] * 3).status_code == 200
     deadline = time.monotonic() + 5

@@ -28,6 +28,20 @@ def call(url: str, body=None, timeout: float = 10.0) -> tuple[int, dict]:
         return err.code, json.loads(err.read() or b"{}")
 
 
+def send_until(stop: threading.Event, url: str, body, results: list[tuple[int, str]],
+               seconds: float, timeout: float) -> None:
+    """POST ``body`` until ``stop`` is set, at most ``seconds`` (a cap on the count ran out
+    before a swap once the service answered 1,600 requests/s); each answer's status and the
+    version that answered go to ``results``, a failed connection as status 0."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            status, answer = call(url, body, timeout=timeout)
+            results.append((status, answer.get("model", {}).get("version", "")))
+        except OSError as err:
+            results.append((0, repr(err)))
+
+
 @pytest.fixture(scope="module")
 def service_store(tmp_path_factory, register_small_model, store_in):
     """A store of its own (this module moves aliases), with version 1 in production."""
@@ -102,18 +116,9 @@ def test_alias_move_and_sighup_swap_without_a_failed_request(server, service_sto
     results: list[tuple[int, str]] = []
     stop = threading.Event()
 
-    def traffic() -> None:
-        # Bounded in time: a cap on the count ran out before the swap once the service
-        # answered 1,600 requests/s.
-        deadline = time.monotonic() + 120
-        while not stop.is_set() and time.monotonic() < deadline:
-            try:
-                status, body = call(f"{base}/predict", district, timeout=30)
-                results.append((status, body.get("model", {}).get("version", "")))
-            except OSError as err:
-                results.append((0, repr(err)))
-
-    threads = [threading.Thread(target=traffic) for _ in range(4)]
+    threads = [threading.Thread(target=send_until, args=(stop, f"{base}/predict", district,
+                                                         results, 120, 30))
+               for _ in range(4)]
     for t in threads:
         t.start()
     try:
@@ -158,15 +163,6 @@ def test_a_crashing_and_a_corrupt_version_are_refused_under_load(server, service
     results: list[tuple[int, str]] = []
     stop = threading.Event()
 
-    def traffic() -> None:
-        deadline = time.monotonic() + 240
-        while not stop.is_set() and time.monotonic() < deadline:
-            try:
-                status, body = call(f"{base}/predict", district, timeout=60)
-                results.append((status, body.get("model", {}).get("version", "")))
-            except OSError as err:
-                results.append((0, repr(err)))
-
     reasons: dict[str, str] = {}
 
     def refused_everywhere(version: str) -> bool:
@@ -182,7 +178,9 @@ def test_a_crashing_and_a_corrupt_version_are_refused_under_load(server, service
         except OSError:
             return False
 
-    threads = [threading.Thread(target=traffic) for _ in range(8)]
+    threads = [threading.Thread(target=send_until, args=(stop, f"{base}/predict", district,
+                                                         results, 240, 60))
+               for _ in range(8)]
     for t in threads:
         t.start()
     refused = []

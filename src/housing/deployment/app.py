@@ -110,7 +110,10 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
         holder.refresh()
         if settings.model_poll_seconds:
             holder.start_polling(settings.model_poll_seconds)
-    log = PredictionLog(settings.log_dir) if settings.log_dir is not None else None
+    log = PredictionLog(settings.log_dir, store=settings.log_store,
+                        segment_rows=settings.prediction_log_segment_rows,
+                        segment_seconds=settings.prediction_log_segment_seconds,
+                        ) if settings.log_dir is not None else None
 
     app = Flask(__name__, template_folder=str(DASHBOARD / "templates"),
                 static_folder=str(DASHBOARD / "static"),

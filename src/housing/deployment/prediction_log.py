@@ -19,6 +19,13 @@ writer keeps the rows, counts the failure, says so in ``status`` (the service's 
 and /model) and retries; requests wait for room, and once the queue has stayed full for
 ``max_wait_seconds`` a request is refused (``LogFull``, a 503) rather than answered
 without its rows in the log.
+
+With an object store (``store``, from HOUSING_PREDICTION_LOG_URL), the files are
+segments: the writer starts the next one after ``segment_rows`` rows or
+``segment_seconds`` seconds, and hands the one it closed to a shipper
+(``log_shipper.Shipper``), which uploads it as an immutable object and only then deletes
+it. While the store is down the segments wait on local disk, counted in ``status``, and
+are retried; ``close`` ships what is left before the worker exits.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ import numpy as np
 import orjson
 
 from housing.config import FEATURES
+from housing.deployment.log_shipper import Shipper
+from housing.log_store import LogStore
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +95,15 @@ class PredictionLog:
 
     def __init__(self, directory: Path, max_pending_rows: int = 200_000,
                  flush_seconds: float = 0.05, max_wait_seconds: float = 10.0,
-                 max_file_bytes: int = MAX_FILE_BYTES, day: Callable[[], str] = utc_day):
+                 max_file_bytes: int = MAX_FILE_BYTES, day: Callable[[], str] = utc_day,
+                 store: LogStore | None = None, segment_rows: int = 10_000,
+                 segment_seconds: float = 10.0):
         self.directory = Path(directory)
         self.max_file_bytes, self.day = max_file_bytes, day
+        self.store, self.segment_rows, self.segment_seconds = store, segment_rows, segment_seconds
+        self.shipper: Shipper | None = None
         self._file_day, self._file_seq, self._file_bytes = "", 0, 0
+        self._file_rows, self._file_opened = 0, 0.0
         self.max_pending_rows = max_pending_rows
         self.flush_seconds = flush_seconds
         self.max_wait_seconds = max_wait_seconds
@@ -111,9 +125,13 @@ class PredictionLog:
     def status(self) -> dict:
         """What /model reports: ``ok``, or ``failing`` with the count and the last error."""
         state = "failing" if self.last_error else "ok"
-        return {"state": state, "pending_rows": self.pending_rows,
-                "written_rows": self.written_rows, "write_errors": self.write_errors,
-                "lost_rows": self.lost_rows, "last_error": self.last_error}
+        status = {"state": state, "pending_rows": self.pending_rows,
+                  "written_rows": self.written_rows, "write_errors": self.write_errors,
+                  "lost_rows": self.lost_rows, "last_error": self.last_error}
+        if self.store is not None:
+            status["store"] = (self.shipper.status() if self.shipper is not None
+                               else {"url": self.store.url, "state": "idle"})
+        return status
 
     def _start(self) -> collections.deque:
         """Open this process's file and start its writer (again after a fork)."""
@@ -123,6 +141,8 @@ class PredictionLog:
                 return self._pending
             self.directory.mkdir(parents=True, exist_ok=True)
             self._fd = None
+            if self.store is not None:
+                self.shipper = Shipper(self.directory, self.store)
             self._open_file(self.day(), 0)
             self._pending, self._wake = collections.deque(), threading.Event()
             self._stopping = False
@@ -141,15 +161,27 @@ class PredictionLog:
         name = f"predictions-{socket.gethostname()}-{os.getpid()}-{day}-{seq:04d}.jsonl"
         path = self.directory / name
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        closed, closed_rows = self.path, self._file_rows
         if self._fd is not None:
             os.close(self._fd)
         self._fd, self.path = fd, path
         self._file_day, self._file_seq, self._file_bytes = day, seq, os.fstat(fd).st_size
+        self._file_rows, self._file_opened = 0, time.monotonic()
+        if self.shipper is not None and closed is not None and closed != path:
+            self.shipper.submit(closed, closed_rows)
+
+    def _segment_full(self) -> bool:
+        """With a store: this segment holds segment_rows rows, or rows for segment_seconds."""
+        return self.store is not None and self._file_rows > 0 and (
+            self._file_rows >= self.segment_rows
+            or time.monotonic() - self._file_opened >= self.segment_seconds)
 
     def _rotate(self) -> None:
-        """The next file, on a new day or once this one is full (between two writes)."""
+        """The next file, on a new day, once this one is full, or when its segment is
+        complete (between two writes)."""
         day = self.day()
-        if day == self._file_day and self._file_bytes < self.max_file_bytes:
+        if day == self._file_day and self._file_bytes < self.max_file_bytes \
+                and not self._segment_full():
             return
         try:
             self._open_file(day, 0 if day != self._file_day else self._file_seq + 1)
@@ -192,9 +224,10 @@ class PredictionLog:
             while pending or carry:
                 if not carry:
                     self._rotate()
-                    items = [pending.popleft() for _ in range(min(256, len(pending)))]
+                    items = self._take(pending)
                     carry = memoryview(b"".join(format_lines(*item) for item in items))
                     carry_rows = sum(len(item[3]) for item in items)
+                    self._file_rows += carry_rows
                 try:
                     while carry:  # a partial write resumes where it stopped: no duplicates
                         done = os.write(self._fd, carry)
@@ -217,6 +250,20 @@ class PredictionLog:
                     self.last_error, retry = None, self.flush_seconds
             if stopping and ((not pending and not carry) or self._give_up(pending, carry_rows)):
                 return
+            if not carry and self._segment_full():  # an idle worker ships its rows too
+                self._rotate()
+
+    def _take(self, pending: collections.deque) -> list:
+        """The next requests to write: up to 256, and with a store no more rows than the
+        segment has room for (at least one request: its rows are never split)."""
+        room = self.segment_rows - self._file_rows if self.store is not None else None
+        items = []
+        while pending and len(items) < 256:
+            if room is not None and items and len(pending[0][3]) > room:
+                break
+            items.append(pending.popleft())
+            room = None if room is None else room - len(items[-1][3])
+        return items
 
     def _give_up(self, pending: collections.deque, carry_rows: int) -> bool:
         """On close, after a last failed attempt: count what could not be written."""
@@ -239,4 +286,10 @@ class PredictionLog:
             if self._thread.is_alive():
                 logger.error("prediction log: writer did not finish in %.0f s", timeout)
             os.close(self._fd)
+            if self.shipper is not None:
+                if self._file_rows:
+                    self.shipper.submit(self.path, self._file_rows)
+                elif self.path is not None and not os.path.getsize(self.path):
+                    self.path.unlink(missing_ok=True)
+                self.shipper.close(timeout)
             self._pending = self._thread = self._fd = self._pid = None

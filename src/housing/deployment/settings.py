@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     Field,
     NonNegativeInt,
+    PositiveFloat,
     PositiveInt,
     ValidationError,
     field_validator,
@@ -23,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from housing.config import MODEL_NAME, PREDICTIONS_DIR, workspace_root
+from housing.log_store import LogStore
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")  # Werkzeug matches no IPv6 literal
 MIN_KEY_LENGTH = 32  # beyond loopback: a key that guessing at any rate cannot find
@@ -82,6 +84,10 @@ class Settings(BaseSettings):
     max_body_bytes: PositiveInt = 8 * 1024 * 1024
     prediction_log: bool = True
     prediction_log_dir: Path | None = None   # resolved: None when the log is off
+    # s3://bucket/prefix: the segments go to an object store (housing.log_store)
+    prediction_log_url: str | None = None
+    prediction_log_segment_rows: PositiveInt = 10_000
+    prediction_log_segment_seconds: PositiveFloat = 10.0
     model_poll_seconds: NonNegativeInt = 60  # 0: only reload on SIGHUP
     workspace: Path = Field(default_factory=workspace_root)  # the monitor's outputs
     secure_cookies: bool = False             # mark the session cookie Secure (behind TLS)
@@ -107,6 +113,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return None if value.strip().lower() in OFF else value.strip()
         return value
+
+    @field_validator("prediction_log_url")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        return LogStore.parse(value).url if value else None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -151,6 +162,11 @@ class Settings(BaseSettings):
         if not self.prediction_log:
             return None
         return self.prediction_log_dir or self.workspace / PREDICTIONS_DIR
+
+    @property
+    def log_store(self) -> LogStore | None:
+        """Where the log's segments go beyond this machine, or None (local files only)."""
+        return LogStore.parse(self.prediction_log_url) if self.prediction_log_url else None
 
     @property
     def access_log_target(self) -> str | None:

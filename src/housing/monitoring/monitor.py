@@ -3,7 +3,8 @@
 Reference: the production version's own test-set features, targets and predictions,
 logged with it at register time. Analysis: every production batch not yet accepted
 into training. The stage runs on every `dvc repro`, so it first does the cheap checks
-(which production version is live, a hash of the production files, its params) and
+(which production version is live, a hash of the production files, its params; with an
+object store, a listing of its log objects, downloading only the new ones) and
 stops there when nothing changed since its last run; only then does it import NannyML,
 MLflow or the model (housing.monitoring.analysis).
 """
@@ -15,7 +16,9 @@ import logging
 from pathlib import Path
 
 from housing.config import MODEL_NAME, MonitorPaths
+from housing.data.log_objects import STORE_COPIES, sync
 from housing.io import file_md5, read_json, write_json
+from housing.log_store import LogStore
 from housing.monitoring.quarantine import Gate, read_gate
 from housing.params import MonitorParams
 from housing.registry.lookup import alias_version
@@ -55,6 +58,8 @@ def run(params: MonitorParams, paths: MonitorPaths, *, model_name: str = MODEL_N
     """Analyse new production data against the production version; update the gate file,
     the review metrics and the local state."""
     gate = read_gate(paths.accepted)
+    if (store := LogStore.from_env()) is not None:  # every replica's log, copied here once
+        sync(store, paths.predictions_dir / STORE_COPIES)
     seen = {"production_version": alias_version(model_name, PRODUCTION),
             "data_fingerprint": data_fingerprint(paths.production_dir, paths.predictions_dir),
             "params": params.model_dump(), "decisions": gate.decisions()}

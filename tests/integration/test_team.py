@@ -51,7 +51,7 @@ def postgres() -> str:
 
 def new_stack(folder: Path) -> team.Stack:
     return team.Stack(postgres=POSTGRES, prefix=f"t{uuid.uuid4().hex[:10]}", host="127.0.0.1",
-                      port=free_port(), folder=folder)
+                      port=free_port(), s3_port=free_port(), folder=folder)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,11 @@ def server(workspace, tmp_path_factory):
 
 
 def env_for(stack: team.Stack) -> dict[str, str]:
-    return {"MLFLOW_TRACKING_URI": stack.tracking_uri}
+    """A team member's environment: the tracking server, and the S3 store's endpoint and
+    keys (the DVC remote, the prediction log), as `housing stack up` prints them."""
+    env = stack.env()
+    env.pop("OPTUNA_STORAGE")  # the workspace's params name the study storage
+    return env
 
 
 def client(stack: team.Stack):
@@ -80,9 +84,12 @@ def client(stack: team.Stack):
 
 
 def test_stack_up_is_idempotent(server, workspace):
-    pid = team.server_pid(server)
+    pid, s3_pid = team.server_pid(server), team.s3_server(server).pid()
     again = team.up(server, workspace)
     assert again["mlflow_server"] == {"uri": server.tracking_uri, "healthy": True, "pid": pid}
+    assert again["s3_server"]["healthy"] and again["s3_server"]["pid"] == s3_pid
+    assert "AWS_SECRET_ACCESS_KEY" not in json.dumps(again)  # the secret stays in its file
+    assert server.s3_secret() not in json.dumps(again)
     assert again["databases"] == {"mlflow": True, "optuna": True}
     remote = run(["dvc", "remote", "list"], workspace).stdout
     assert "team" in remote and str(server.remote) in remote
@@ -163,8 +170,9 @@ def test_history_is_the_same_from_any_machine_and_has_rollbacks(team_run, server
 def test_a_clone_pulls_and_skips_training(team_run, server, workspace, tmp_path):
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(workspace), str(clone)], tmp_path)
-    team.configure_remote(server.remote, clone)  # as `housing stack up` does: verify on
-    run(["dvc", "pull"], clone)
+    # as `housing stack up` does: the S3 remote, verify on
+    team.configure_remote(server.remote, clone, server.s3_endpoint)
+    run(["dvc", "pull"], clone, env=env_for(server))
     result = run(["dvc", "repro"], clone, env=env_for(server))
     for stage in TRAINING_STAGES:
         assert f"Stage '{stage}' didn't change, skipping" in result.stdout

@@ -74,6 +74,19 @@ loglevel = service_settings.log_level
 proc_name = "housing-service"
 
 
+def on_starting(server):
+    """Before the first worker forks: try the production version in a probe process,
+    which compiles its trees into the tree cache, so that every worker loads it on lleaves
+    from its first request and none compiles or swaps runtimes while it serves (a probe
+    failure or an unreachable registry is logged; the workers retry and report it)."""
+    from housing.deployment.holder import warm_up
+
+    if service_settings.tree_cache is not None:
+        server.log.info("warm-up: %s", warm_up(
+            service_settings.model_name, service_settings.model_alias,
+            service_settings.tree_cache, service_settings.state_dir))
+
+
 def worker_exit(server, worker):
     """Drain the worker's prediction log before it goes: graceful stop, the old workers of
     a SIGHUP swap, and a worker retired by max_requests all pass here."""

@@ -16,31 +16,29 @@ def test_refresh_follows_the_alias(mlflow_store, tmp_path, register_small_model)
     assert holder.last_error is None
 
 
-def test_trees_move_to_lleaves_in_the_background(mlflow_store, tmp_path,
-                                                 register_small_model):
+def test_a_version_is_adopted_on_lleaves_and_never_swapped(mlflow_store, tmp_path,
+                                                          register_small_model):
+    """Its trees compile before the version is adopted (in the probe's process): the
+    first predict it serves is already lleaves, equal to the Pipeline's."""
     import numpy as np
 
-    from housing.deployment.predict.compiled import TOLERANCE
+    from housing.deployment.predict.compiled import TOLERANCE, pipeline_predict
     from housing.deployment.predict.prepare import check_rows
 
     register_small_model(tmp_path, max_iter=40)
     holder = ModelHolder("california-housing", "production", tree_cache=tmp_path / "trees")
     assert holder.refresh()
     first = holder.current
-    assert first.predict.trees == ("lightgbm",)  # served at once, before any compiling
-    holder._native_thread.join(timeout=300)
-    assert holder.native_error is None
-    native = holder.current
-    assert native is not first and native.version == first.version
-    assert native.predict.trees == ("lleaves",) and native.describe()["runtime"]["trees"] \
+    assert first.predict.trees == ("lleaves",) and first.describe()["runtime"]["trees"] \
         == ["lleaves"]
-    rows = check_rows(native.ranges, n=64)
-    np.testing.assert_allclose(native.predict(rows), first.predict(rows), rtol=0,
-                               atol=TOLERANCE)
+    rows = check_rows(first.ranges, n=64)
+    np.testing.assert_allclose(first.predict(rows), pipeline_predict(first.model)(rows),
+                               rtol=0, atol=TOLERANCE)
+    assert not any(t.name == "tree-compiler" for t in __import__("threading").enumerate())
+    assert list((tmp_path / "trees").glob("trees-*.o"))  # built once, in the cache
     # a second holder (another worker) finds the libraries and starts on lleaves
     again = ModelHolder("california-housing", "production", tree_cache=tmp_path / "trees")
     assert again.refresh() and again.current.predict.trees == ("lleaves",)
-    assert again._native_thread is None
 
 
 def test_missing_alias_keeps_serving_nothing_with_a_reason(mlflow_store):

@@ -13,7 +13,6 @@ refused version and the reason.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -25,8 +24,8 @@ from typing import Any
 
 from housing.config import tracking_uri
 from housing.deployment.known_good import KnownGood, digest
-from housing.deployment.predict.compiled import ServedPredict, compile_pipeline, tree_members
-from housing.deployment.predict.prepare import cached_native, check_rows, prepare
+from housing.deployment.predict.compiled import ServedPredict
+from housing.deployment.predict.prepare import prepare
 from housing.deployment.predict.probe import Refused, probe
 from housing.deployment.predict.ranges import RangeCheck
 from housing.registry import events, store
@@ -85,6 +84,29 @@ def resolve_version(name: str, alias: str) -> str:
     return str(store.client().get_model_version_by_alias(name, alias).version)
 
 
+def warm_up(name: str, alias: str, tree_cache: Path | None, state_dir: Path | None) -> str:
+    """Before the workers fork (gunicorn's on_starting): try the aliased version in a
+    probe, which compiles its trees into ``tree_cache``, and record its verdict, so each
+    worker loads it on lleaves at once without trying it again. Returns what happened,
+    for the log; never raises (the workers retry and report)."""
+    known = KnownGood(state_dir, f"{tracking_uri()}\n{name}\n{alias}")
+    try:
+        version = resolve_version(name, alias)
+        mv = store.client().get_model_version(name, version)
+        ranges = store.feature_ranges(mv.run_id) if mv.run_id else {}
+        with tempfile.TemporaryDirectory(prefix="housing-model-") as tmp:
+            path = store.download_model(name, version, Path(tmp))
+            sha256 = digest(path)
+            probe(path, ranges, tree_cache)
+            known.record_verdict(sha256, True)
+    except Refused as err:
+        known.record_verdict(sha256, False, str(err))
+        return f"version {version} refused: {err}"
+    except Exception as err:  # noqa: BLE001 - the workers load and report on their own
+        return f"not warmed up: {redact_url(f'{type(err).__name__}: {err}')[:300]}"
+    return f"version {version} tried and its trees compiled before the workers start"
+
+
 def _tried(path: Path, ranges: dict, tree_cache: Path | None, known: KnownGood) -> str:
     """The artifact's digest, once it passed the probe (now or on an earlier try on this
     machine); Refused if it failed there."""
@@ -117,7 +139,7 @@ def load_version(name: str, version: str, tree_cache: Path | None = None,
         sha256 = _tried(path, ranges, tree_cache, known)
         try:
             model = load_skops_model(path)
-            predict = prepare(model, ranges, tree_cache)
+            predict = prepare(model, ranges, tree_cache, build=True)
         except Exception as err:
             raise Refused(f"{type(err).__name__}: {err}") from err
     loaded = LoadedModel(name=name, version=str(mv.version), run_id=mv.run_id or "",
@@ -136,10 +158,11 @@ class ModelHolder:
     Requests read ``current`` once per request, so a swap never mixes two versions in
     one response.
 
-    With a ``tree_cache``, a version whose lleaves libraries are not built yet is served
-    at once on LightGBM's predictor while a background thread has them compiled (in a
-    separate process, one per machine and model: trees.ensure_library), checks
-    the result against the Pipeline and swaps it in, for the same version.
+    With a ``tree_cache``, a version is adopted on the runtime it will keep: its lleaves
+    libraries are compiled before it serves (by the probe, or where the cache lost them,
+    by trees.ensure_library's own process), while the worker goes on serving the version
+    it has. At start, gunicorn's master has compiled the production version's libraries
+    before it forked the workers (``warm_up``), so they start on lleaves.
     """
 
     def __init__(self, name: str, alias: str, tree_cache: Path | None = None,
@@ -150,10 +173,8 @@ class ModelHolder:
         self.current: LoadedModel | None = None
         self.last_error: str | None = "not loaded yet"
         self.registry_error: str | None = None
-        self.native_error: str | None = None
         self.refused: dict[str, str] = {}  # version -> why, for this worker's life
         self._lock = threading.Lock()
-        self._native_thread: threading.Thread | None = None
 
     def refresh(self) -> bool:
         """Adopt the aliased version if it differs from the current one and passes; True
@@ -195,7 +216,6 @@ class ModelHolder:
         self.last_error = None
         release_memory()
         self.known.record_last(loaded.version, loaded.sha256)
-        self._compile_native(loaded)
 
     def _refuse(self, version: str, err: Exception) -> None:
         """Keep serving; say which version was refused and why. Only a verdict on the
@@ -235,41 +255,6 @@ class ModelHolder:
         """What /model says about versions this worker refused."""
         return {"refused": [{"version": v, "reason": r} for v, r in self.refused.items()],
                 "alias": self.alias, "last_error": self.last_error}
-
-    def _compile_native(self, loaded: LoadedModel) -> None:
-        """Build the lleaves libraries of ``loaded`` in the background, then swap them in."""
-        served = loaded.predict
-        if self.tree_cache is None or served.runtime != "compiled" or served.native:
-            return
-
-        def build() -> None:
-            from housing.deployment.predict.text import member_text
-            from housing.deployment.predict.trees import ensure_library
-            try:
-                for member in tree_members(loaded.model[-1]):
-                    ensure_library(member_text(member), self.tree_cache)
-                predict = compile_pipeline(loaded.model, check_rows(loaded.ranges),
-                                           cached_native(self.tree_cache))
-            except Exception as err:  # noqa: BLE001 - compiling is an optimisation: keep serving
-                self.native_error = redact_url(f"{type(err).__name__}: {err}")[:500]
-                logger.warning("version %s stays on %s: %s", loaded.version,
-                               "+".join(served.trees), self.native_error)
-                return
-            if not predict.native:
-                self.native_error = predict.reason or f"trees on {predict.trees}"
-                logger.warning("version %s: lleaves not served: %s", loaded.version,
-                               self.native_error)
-                return
-            with self._lock:
-                if self.current is loaded:
-                    self.current = dataclasses.replace(loaded, predict=predict)
-                    release_memory()
-                    logger.info("version %s now on lleaves (max diff %.3g)",
-                                loaded.version, predict.max_abs_diff)
-
-        self._native_thread = threading.Thread(target=build, name="tree-compiler",
-                                               daemon=True)
-        self._native_thread.start()
 
     def registry_status(self) -> dict[str, str | None]:
         """What /ready and /model say about the registry: reachable at the last look-up, or

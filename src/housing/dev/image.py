@@ -87,7 +87,7 @@ def pip_settings(folder: Path) -> tuple[Path, list[Path]]:
     settings, folders = {}, []
     for line in listed.stdout.splitlines():
         key, _, value = line.partition("=")
-        section, _, name = key.partition(".")
+        name = key.partition(".")[2]
         value = value.strip().strip("'")
         if name in ("constraint", "cert") or not name:
             continue  # the constraint file is not in the build; the CA comes as a secret

@@ -4,7 +4,10 @@ on seeded rows spread over the training ranges (compiled.compile_pipeline).
 
 The worker runs this on a version only after a separate process ran it first on the same
 bytes (predict.probe), so a version that would crash native code crashes that process,
-never the worker.
+never the worker. With ``build``, the lleaves libraries of the tree members are compiled
+first where the cache lacks them (each in a process of its own: trees.ensure_library),
+so a version is prepared on the runtime it will serve on, and no worker swaps runtimes
+while it serves.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def check_rows(ranges: dict[str, dict[str, float]], n: int = 512) -> np.ndarray:
 
 def cached_native(cache_dir: Path | None) -> Native | None:
     """lleaves trees for the members whose library is already in ``cache_dir`` and passes
-    its checks (trees.read_verified); this never compiles: see holder.ModelHolder. A
+    its checks (trees.read_verified); this never compiles (build_libraries does). A
     library that fails a check is refused with a warning, and the member is served on
     LightGBM's predictor."""
     if cache_dir is None:
@@ -61,11 +64,28 @@ def cached_native(cache_dir: Path | None) -> Native | None:
     return native
 
 
+def build_libraries(model: Any, cache_dir: Path) -> None:
+    """Compile the lleaves library of each tree member the cache lacks. Compiling is an
+    optimisation: a member that cannot be compiled is served on LightGBM (logged)."""
+    from housing.deployment.predict.compiled import tree_members
+    from housing.deployment.predict.text import NativeUnavailable, member_text
+    from housing.deployment.predict.trees import ensure_library
+
+    for member in tree_members(model[-1]):
+        try:
+            ensure_library(member_text(member), cache_dir)
+        except (NativeUnavailable, ImportError, OSError) as err:
+            logger.warning("lleaves not built for %s: %s", type(member).__name__, err)
+
+
 def prepare(model: Any, ranges: dict[str, dict[str, float]],
-            tree_cache: Path | None) -> ServedPredict:
-    """Check ``model`` (model_check.UnsafeModel names a problem) and build the predict it
-    serves with, checked against its own Pipeline."""
+            tree_cache: Path | None, *, build: bool = False) -> ServedPredict:
+    """Check ``model`` (model_check.UnsafeModel names a problem), compile its trees where
+    ``build`` asks for it, and build the predict it serves with, checked against its
+    own Pipeline."""
     check_model(model)  # before anything predicts with it: its arrays are in range
+    if build and tree_cache is not None:
+        build_libraries(model, tree_cache)
     predict = compile_pipeline(model, check_rows(ranges), cached_native(tree_cache))
     values = predict(check_rows(ranges, n=64))
     if values.shape != (64,) or not np.all(np.isfinite(values)):

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         go_offline()
         ranges = json.loads(Path(argv[1]).read_text())
         served = prepare(load_skops_model(argv[0]), ranges,
-                         Path(argv[2]) if len(argv) > 2 else None)
+                         Path(argv[2]) if len(argv) > 2 else None, build=True)
     except (Exception, MemoryError) as err:  # noqa: BLE001 - every failure is a refusal
         print(json.dumps({"ok": False, "error": f"{type(err).__name__}: {err}"[:MAX_REASON]}))
         return 1

@@ -45,21 +45,41 @@ def get(url: str) -> tuple[int, dict]:
         return err.code, {}
 
 
+@pytest.fixture
+def shared_store(register_small_model, store_in):
+    """A registry the container's user (uid 10001) can open: SQLite and its artifacts in
+    a folder of its own outside pytest's private (0700) tree, mounted at the same path."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="housing-image-"))
+    try:
+        with store_in(folder) as uri:
+            register_small_model(folder, max_iter=30)
+            for path in [folder, *folder.rglob("*")]:
+                os.chmod(path, 0o777 if path.is_dir() else 0o666)
+            yield folder, uri
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_the_image_serves_the_pipelines_answer_on_lleaves_from_the_first_request(
-        podman_env, registered_store, district):
+        podman_env, shared_store, district):
     from mlflow.tracking import MlflowClient
 
     from housing.deployment.predict.compiled import TOLERANCE
 
+    registered_store, uri = shared_store
     port, name = free_port(), f"housing-test-{uuid.uuid4().hex[:8]}"
-    uri = f"sqlite:///{registered_store / 'mlflow.db'}"
     image.podman(["run", "-d", "--name", name, "--network", "host",
                   "-e", f"HOUSING_BIND=127.0.0.1:{port}", "-e", f"MLFLOW_TRACKING_URI={uri}",
                   "-e", "WEB_CONCURRENCY=2", "-e", "HOUSING_MODEL_POLL_SECONDS=0",
                   "-v", f"{registered_store}:{registered_store}", TAG], podman_env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 600  # a hang guard: the trees compile first
+        deadline = time.monotonic() + 300  # a hang guard: the trees compile first
         while True:
             try:
                 if get(f"{base}/ready")[0] == 200:

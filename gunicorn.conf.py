@@ -17,6 +17,16 @@ go_offline()
 # thread pools fight over the cores (set before numpy and scikit-learn load).
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# The service's settings, read once (housing.deployment.settings): a bad variable stops
+# the master here, with the variable's name.
+from housing.deployment.settings import Settings
+
+service_settings = Settings.from_env()
+# /metrics adds up every worker's values from one folder, emptied now: prometheus_client
+# reads its place from the environment when it is first imported, so this comes first.
+from housing.deployment.metrics import multiprocess_folder, worker_gone
+
+multiprocess_folder(service_settings.metrics_dir)
 # What a worker needs to load and run a model, imported once here so that the forked
 # workers share those pages instead of each importing its own copy.
 import gc
@@ -37,16 +47,12 @@ import skops.io  # noqa: F401
 import housing.deployment.app
 import housing.deployment.predict.trees  # noqa: F401
 from housing.deployment.prediction_log import close_all
-from housing.deployment.settings import Settings
 
 # Everything imported so far lives as long as the master: move it out of the cyclic
 # collector's reach, so that a worker's collections do not write to (and so copy) the
 # pages it shares with the master.
 gc.freeze()
 
-# The service's settings, read once (housing.deployment.settings): a bad variable stops
-# the master here, with the variable's name.
-service_settings = Settings.from_env()
 bind = service_settings.bind
 workers = service_settings.workers
 # gthread by default: a connection waits in the worker's poller, or holds one of its
@@ -91,3 +97,9 @@ def worker_exit(server, worker):
     """Drain the worker's prediction log before it goes: graceful stop, the old workers of
     a SIGHUP swap, and a worker retired by max_requests all pass here."""
     close_all()
+
+
+def child_exit(server, worker):
+    """In the master, after a worker exited by any means: its live gauges (the log's
+    queue, the version it served) leave /metrics; its counts stay in the totals."""
+    worker_gone(worker.pid)

@@ -64,7 +64,9 @@ def test_no_server_error_and_every_response_matches_the_document(case, api):
 
 def test_over_a_thousand_cases_across_every_operation():
     operations = {"GET /health", "GET /ready", "GET /model", "POST /predict",
-                  "POST /invocations"}
+                  "POST /invocations", "GET /metrics", "GET /v2", "GET /v2/health/ready",
+                  "GET /v2/models/{name}", "POST /v2/models/{name}/infer",
+                  "POST /v2/models/{name}/versions/{version}/infer"}
     for mode in ("no-key", "key"):
         assert {label.split(" ", 1)[1] for label in GENERATED
                 if label.startswith(mode)} >= operations, GENERATED

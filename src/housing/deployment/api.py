@@ -1,5 +1,5 @@
 """The API blueprint: /predict, /invocations (MLflow's scoring protocol), /health, /ready,
-/model and /openapi.json (the contract of all of them).
+/model, /metrics (Prometheus) and /openapi.json (the contract of all of them).
 
 A prediction request is parsed with orjson, validated and turned into a float matrix in
 one pass over the parsed JSON (requests), predicted by the loaded model's compiled path
@@ -15,6 +15,7 @@ import orjson
 from flask import Blueprint, Response, request
 
 from housing.config import FEATURES
+from housing.deployment.metrics import CONTENT_TYPE
 from housing.deployment.predictions import model_or_503, predict_answer, predict_rows, service
 from housing.deployment.requests import RequestError, invocations_matrix
 
@@ -70,6 +71,12 @@ def ready() -> Response:
         return json_response({"ready": False, "reason": "no model loaded", **state}, 503)
     return json_response({"ready": True, "model": {"name": current.name,
                                                    "version": current.version}, **state})
+
+
+@api.get("/metrics")
+def metrics() -> Response:
+    """Prometheus' text format, every worker's values added up (deployment.metrics)."""
+    return Response(service().metrics.page(), mimetype=None, content_type=CONTENT_TYPE)
 
 
 @api.get("/model")

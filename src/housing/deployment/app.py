@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from pathlib import Path
 
 from flask import Flask, Response, g, render_template, request
@@ -28,9 +29,11 @@ from housing.deployment.auth import (
 )
 from housing.deployment.dashboard.routes import dashboard
 from housing.deployment.holder import ModelHolder
+from housing.deployment.metrics import Metrics
+from housing.deployment.oip_api import v2
 from housing.deployment.openapi import openapi_document
 from housing.deployment.prediction_log import PredictionLog
-from housing.deployment.predictions import Service
+from housing.deployment.predictions import Service, service
 from housing.deployment.requests import RequestError
 from housing.deployment.settings import Settings
 
@@ -48,8 +51,16 @@ def _error(status: int, error: str, details: list | None = None) -> Response:
     return json_response({"error": error, "details": details or []}, status)
 
 
+def start_clock() -> None:
+    g.started = time.perf_counter()
+
+
 def tag_response(response: Response) -> Response:
-    """The request id and the security headers, on every answer."""
+    """The request id and the security headers, on every answer; the answer counted."""
+    rule = request.url_rule
+    service().metrics.answered(rule.rule if rule is not None else "unmatched",
+                               request.method, response.status_code,
+                               time.perf_counter() - g.get("started", time.perf_counter()))
     response.headers["X-Request-ID"] = g.get("request_id", "")
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -104,16 +115,21 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     """Build the app; load the production model now (the app starts even if that fails)."""
     go_offline()
     settings = settings or Settings.from_env()
+    metrics = Metrics()
     if holder is None:
         holder = ModelHolder(settings.model_name, settings.model_alias, settings.tree_cache,
                              settings.state_dir)
+        holder.metrics = metrics
         holder.refresh()
         if settings.model_poll_seconds:
             holder.start_polling(settings.model_poll_seconds)
+    elif holder.current is not None:  # a holder loaded before the app (tests)
+        metrics.model_event("adopted", holder.current)
+    holder.metrics = metrics
     log = PredictionLog(settings.log_dir, store=settings.log_store,
                         segment_rows=settings.prediction_log_segment_rows,
                         segment_seconds=settings.prediction_log_segment_seconds,
-                        ) if settings.log_dir is not None else None
+                        metrics=metrics.log) if settings.log_dir is not None else None
 
     app = Flask(__name__, template_folder=str(DASHBOARD / "templates"),
                 static_folder=str(DASHBOARD / "static"),
@@ -121,13 +137,15 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     configure(app, settings)
     if settings.proxy_hops:  # the client's address as the trusted proxy hop saw it
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)
-    app.extensions["housing"] = Service(settings, holder, log, openapi_document(settings))
+    app.extensions["housing"] = Service(settings, holder, log, openapi_document(settings),
+                                        metrics)
     guard = app.extensions["housing.guard"] = Guard(settings)
+    app.before_request(start_clock)
     app.before_request(guard.authenticate)
     app.after_request(tag_response)
     app.register_error_handler(RequestError, request_error)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, unexpected)
-    for blueprint in (api, auth, dashboard):
+    for blueprint in (api, v2, auth, dashboard):
         app.register_blueprint(blueprint)
     return app

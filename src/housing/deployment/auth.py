@@ -1,8 +1,10 @@
-"""Who may call what: the API key (header ``X-API-Key``), the dashboard's login session,
-the cross-origin form check, and the bound on wrong keys per client address.
+"""Who may call what: the API key (header ``X-API-Key``, or ``Authorization: Bearer``),
+the dashboard's login session, the cross-origin form check, and the bound on wrong keys
+per client address.
 
 Every request passes ``authenticate`` first. The open paths (/health, /ready,
-/openapi.json, the login page, static files) need no key; a page without a session goes
+/openapi.json, the protocol's /v2 and /v2/health/*, the login page, static files) need no
+key; /metrics needs it like the API; a page without a session goes
 to the login page; any other path without the key is a 401.
 """
 
@@ -31,7 +33,8 @@ from housing.deployment.requests import RequestError
 from housing.deployment.sessions import SessionStore
 from housing.deployment.settings import Settings
 
-OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/ui/login"})
+OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/ui/login", "/v2",
+                        "/v2/health/live", "/v2/health/ready"})
 STATIC_PREFIX = "/ui/static/"
 # A client's X-Request-ID is echoed and logged only when it is short and plain; otherwise
 # the service draws one. It never names a record or a batch (data/production.py).
@@ -151,7 +154,7 @@ class Guard:
                          "the dashboard's forms post from its own pages")
         if not self.api_key or path in OPEN_PATHS or path.startswith(STATIC_PREFIX):
             return None
-        supplied = request.headers.get("X-API-Key")
+        supplied = request.headers.get("X-API-Key") or bearer(request.headers)
         if supplied is not None:
             if self.key_matches(supplied):  # the right key always passes
                 g.key_holder = True
@@ -162,6 +165,13 @@ class Guard:
         if is_page(path):
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")), 303)
         raise refuse(401, "missing or wrong API key", "send the key in the X-API-Key header")
+
+
+def bearer(headers) -> str | None:
+    """The key of ``Authorization: Bearer <key>``, the form Prometheus' scrape config
+    (``authorization: credentials_file``) and most HTTP clients send; or None."""
+    scheme, _, credentials = headers.get("Authorization", "").partition(" ")
+    return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
 def guard() -> Guard:

@@ -57,6 +57,7 @@ class PredictResponse(BaseModel):
 
 
 class ErrorDetail(BaseModel):
+    input: str | None = Field(None, description="The V2 input tensor at fault.")
     index: NonNegativeInt | None = Field(None, description="The record (row) at fault.")
     field: str | None = Field(None, description="The field at fault.")
     error: str | None = None
@@ -138,6 +139,86 @@ def request_bodies(max_batch: int) -> dict[str, Any]:
                                    | keyed("InputsRequest", "inputs", records | columns))}
 
 
+# The Open Inference Protocol's (V2) bodies, as this service speaks it (oip).
+Datatype = Literal["FP64", "FP32", "INT64", "INT32"]
+
+
+class InferInput(BaseModel):
+    name: str = Field(description="'districts' ([n, 8], FEATURES order), or a feature's name "
+                                  "([n] or [n, 1]).")
+    shape: Annotated[list[NonNegativeInt], Field(min_length=1, max_length=2)]
+    datatype: Datatype
+    parameters: dict[str, Any] | None = Field(None, description=(
+        "binary_data_size: the tensor's bytes after the JSON header (the binary tensor "
+        "data extension, with the Inference-Header-Content-Length header)."))
+    data: list[Number | list[Number]] | None = Field(None, description="Row-major values.")
+
+
+class RequestedOutput(BaseModel):
+    name: Literal["predictions"]
+    parameters: dict[str, Any] | None = None
+
+
+class InferenceRequest(BaseModel):
+    id: Annotated[str, Field(max_length=256)] | None = None
+    parameters: dict[str, Any] | None = Field(None, description=(
+        "binary_data_output: true answers the outputs in binary after the JSON header."))
+    inputs: Annotated[list[InferInput], Field(min_length=1)]
+    outputs: list[RequestedOutput] | None = None
+
+
+class OutputTensor(BaseModel):
+    name: Literal["predictions"]
+    datatype: Literal["FP64"]
+    shape: list[NonNegativeInt]
+    data: list[Number] | None = Field(None, description="Median house values, 100,000 USD.")
+    parameters: dict[str, Any] | None = None
+
+
+class InferenceResponse(BaseModel):
+    model_name: str
+    model_version: str
+    id: str
+    outputs: list[OutputTensor]
+
+
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: Datatype
+    shape: list[int]
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+    parameters: dict[str, Any] | None = None
+
+
+class Live(BaseModel):
+    live: bool
+
+
+class ServerReady(BaseModel):
+    ready: bool
+
+
+class ModelReady(BaseModel):
+    name: str
+    ready: bool
+
+
 ANSWERS: dict[str, Any] = {
     "PredictResponse": PredictResponse, "InvocationsResponse": InvocationsResponse,
-    "Error": Error, "Health": Health, "Ready": Ready, "Model": Model}
+    "Error": Error, "Health": Health, "Ready": Ready, "Model": Model,
+    "InferenceRequest": InferenceRequest, "InferenceResponse": InferenceResponse,
+    "ServerMetadata": ServerMetadata, "ModelMetadata": ModelMetadata, "Live": Live,
+    "ServerReady": ServerReady, "ModelReady": ModelReady}

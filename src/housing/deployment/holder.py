@@ -24,6 +24,7 @@ from typing import Any
 
 from housing.config import tracking_uri
 from housing.deployment.known_good import KnownGood, digest
+from housing.deployment.metrics import Metrics
 from housing.deployment.predict.compiled import ServedPredict
 from housing.deployment.predict.prepare import prepare
 from housing.deployment.predict.probe import Refused, probe
@@ -54,6 +55,13 @@ class LoadedModel:
     def range_check(self) -> RangeCheck:
         """This version's out-of-range flags, with its bounds read once."""
         return RangeCheck(self.ranges)
+
+    @property
+    def runtime_name(self) -> str:
+        """The trees' runtimes ("lleaves+lleaves"), or "pipeline"."""
+        if self.predict is None:
+            return "pipeline"
+        return "+".join(self.predict.trees) or self.predict.runtime
 
     def describe(self) -> dict[str, Any]:
         runtime = {"name": self.predict.runtime, "max_abs_diff": self.predict.max_abs_diff,
@@ -174,6 +182,7 @@ class ModelHolder:
         self.last_error: str | None = "not loaded yet"
         self.registry_error: str | None = None
         self.refused: dict[str, str] = {}  # version -> why, for this worker's life
+        self.metrics: Metrics | None = None  # the app's, which counts loads and refusals
         self._lock = threading.Lock()
 
     def refresh(self) -> bool:
@@ -214,6 +223,8 @@ class ModelHolder:
     def _adopt(self, loaded: LoadedModel) -> None:
         self.current = loaded
         self.last_error = None
+        if self.metrics is not None:
+            self.metrics.model_event("adopted", loaded)
         release_memory()
         self.known.record_last(loaded.version, loaded.sha256)
 
@@ -226,6 +237,8 @@ class ModelHolder:
         serving = self.current.version if self.current is not None else None
         logger.error("%s@%s: version %s refused, serving %s: %s", self.name, self.alias,
                      version, serving or "nothing", reason)
+        if self.metrics is not None:  # a verdict on the version, or a step that failed
+            self.metrics.model_event("refused" if isinstance(err, Refused) else "failed")
         if not isinstance(err, Refused):
             return
         self.refused[version] = reason

@@ -28,6 +28,7 @@ import threading
 import time
 from pathlib import Path
 
+from housing.deployment.metrics import NO_LOG_METRICS, LogMetrics
 from housing.log_store import LogStore, LogStoreError
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,8 @@ class Shipper:
     """One worker's uploader: a thread that stores segments, oldest first."""
 
     def __init__(self, directory: Path, store: LogStore, max_backoff: float = 30.0,
-                 sweep_seconds: float = 60.0):
-        self.directory, self.store = Path(directory), store
+                 sweep_seconds: float = 60.0, metrics: LogMetrics = NO_LOG_METRICS):
+        self.directory, self.store, self.metrics = Path(directory), store, metrics
         self.max_backoff, self.sweep_seconds = max_backoff, sweep_seconds
         self._waiting: collections.OrderedDict[Path, int] = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -86,6 +87,7 @@ class Shipper:
     def submit(self, path: Path, rows: int) -> None:
         with self._lock:
             self._waiting[Path(path)] = rows
+            self.metrics.store_waiting.set(len(self._waiting))
         self._wake.set()
 
     def status(self) -> dict:
@@ -110,6 +112,7 @@ class Shipper:
             self.shipped_rows += rows
         with self._lock:
             self._waiting.pop(path, None)
+            self.metrics.store_waiting.set(len(self._waiting))
 
     def _sweep(self) -> None:
         for path in orphans(self.directory, socket.gethostname(), os.getpid()):
@@ -144,6 +147,7 @@ class Shipper:
 
     def _failed(self, err: Exception) -> None:
         self.failures += 1
+        self.metrics.store_failures.inc()
         if self.last_error is None:
             logger.error("prediction log store %s: %s; the segments wait on local disk "
                          "and are retried", self.store.url, err)

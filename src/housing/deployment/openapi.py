@@ -86,7 +86,7 @@ def _errors(keyed: bool) -> dict[str, Any]:
 
 
 def _paths(keyed: bool) -> dict[str, Any]:
-    security = [{"apiKey": []}] if keyed else []
+    security = [{"apiKey": []}, {"bearer": []}] if keyed else []
     errors = _errors(keyed)
 
     def post(summary: str, request: str, response: str) -> dict[str, Any]:
@@ -114,10 +114,71 @@ def _paths(keyed: bool) -> dict[str, Any]:
                                                  "content": _json_content(_ref("Ready"))}}}},
         "/model": get("The served version, its metrics and input schema.", "Model",
                       ("401", "429", "503")),
+        "/metrics": {"get": {
+            "summary": "Prometheus' text format: every worker's counts added up.",
+            "security": security,
+            "responses": {"200": {"description": "The metrics.", "content": {
+                "text/plain": {"schema": {"type": "string"}}}},
+                **{c: errors[c] for c in ("401", "429") if c in errors}}}},
         "/openapi.json": {"get": {
             "summary": "This document.", "security": [],
             "responses": {"200": {"description": "The OpenAPI document.",
                                   "content": _json_content({"type": "object"})}}}},
+    }
+
+
+def _open_get(summary: str, schema: str, unready: bool = False) -> dict[str, Any]:
+    """A path open to probes, 503 with the same body while no model is loaded."""
+    responses = {"200": _ok(summary, schema)}
+    if unready:
+        responses["503"] = {"description": "No model loaded yet.",
+                            "content": _json_content(_ref(schema))}
+    return {"get": {"summary": summary, "security": [], "responses": responses}}
+
+
+def _v2_paths(keyed: bool, model_name: str) -> dict[str, Any]:
+    """The Open Inference Protocol's (V2) REST paths (oip_api)."""
+    security = [{"apiKey": []}, {"bearer": []}] if keyed else []
+    errors = _errors(keyed)
+    name = {"name": "name", "in": "path", "required": True,
+            "schema": {"type": "string", "enum": [model_name]},
+            "description": "The registered model's name; any other is a 404."}
+    version = {"name": "version", "in": "path", "required": True, "schema": {
+        "type": "string"}, "description": "The version served now; any other is a 404."}
+    missing = _error("Not this model's name, or not the version served now.")
+
+    def model_get(summary: str, schema: str, params: list) -> dict[str, Any]:
+        return {"get": {"summary": summary, "security": security, "parameters": params,
+                        "responses": {"200": _ok(summary, schema), "404": missing,
+                                      **{c: errors[c] for c in ("401", "429", "503")
+                                         if c in errors}}}}
+
+    def infer(params: list) -> dict[str, Any]:
+        binary = {"application/octet-stream": {"schema": {
+            "type": "string", "format": "binary"}}}
+        ok = _ok("The predictions, in row order; with binary outputs asked for, the JSON "
+                 "header (Inference-Header-Content-Length bytes) then FP64 values.",
+                 "InferenceResponse")
+        return {"post": {
+            "summary": "Predict districts given as V2 tensors.", "security": security,
+            "parameters": [*params, TRAFFIC, BATCH, REQUEST_ID],
+            "requestBody": {"required": True, "content": _json_content(
+                _ref("InferenceRequest"))},
+            "responses": {"200": {**ok, "content": {**ok["content"], **binary}},
+                          "404": missing, **{c: e for c, e in errors.items() if c != "415"}}}}
+
+    base, pinned = "/v2/models/{name}", "/v2/models/{name}/versions/{version}"
+    return {
+        "/v2": _open_get("The server's metadata (V2).", "ServerMetadata"),
+        "/v2/health/live": _open_get("The process is up (V2).", "Live"),
+        "/v2/health/ready": _open_get("A model is loaded (V2).", "ServerReady", True),
+        base: model_get("The model's metadata (V2).", "ModelMetadata", [name]),
+        pinned: model_get("The model's metadata (V2).", "ModelMetadata", [name, version]),
+        f"{base}/ready": model_get("The model is ready (V2).", "ModelReady", [name]),
+        f"{pinned}/ready": model_get("The model is ready (V2).", "ModelReady",
+                                     [name, version]),
+        f"{base}/infer": infer([name]),
+        f"{pinned}/infer": infer([name, version]),
     }
 
 
@@ -135,11 +196,15 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 f"{settings.max_batch} records and {settings.max_body_bytes} bytes per "
                 "request."),
         },
-        "paths": _paths(bool(settings.api_key)),
+        "paths": {**_paths(bool(settings.api_key)),
+                  **_v2_paths(bool(settings.api_key), settings.model_name)},
         "components": {
             "schemas": schemas(settings.max_batch),
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header",
-                                           "name": "X-API-Key"}},
+                                           "name": "X-API-Key"},
+                                "bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "The same key, as Prometheus' "
+                                                          "scrape config sends it."}},
             "headers": {"X-Request-ID": {
                 "description": "The request's id (the client's X-Request-ID when it is "
                                "plain and short, or a new one); the prediction log "

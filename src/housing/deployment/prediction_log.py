@@ -45,6 +45,7 @@ import orjson
 
 from housing.config import FEATURES
 from housing.deployment.log_shipper import Shipper
+from housing.deployment.metrics import NO_LOG_METRICS, LogMetrics
 from housing.log_store import LogStore
 
 logger = logging.getLogger(__name__)
@@ -97,8 +98,8 @@ class PredictionLog:
                  flush_seconds: float = 0.05, max_wait_seconds: float = 10.0,
                  max_file_bytes: int = MAX_FILE_BYTES, day: Callable[[], str] = utc_day,
                  store: LogStore | None = None, segment_rows: int = 10_000,
-                 segment_seconds: float = 10.0):
-        self.directory = Path(directory)
+                 segment_seconds: float = 10.0, metrics: LogMetrics = NO_LOG_METRICS):
+        self.directory, self.metrics = Path(directory), metrics
         self.max_file_bytes, self.day = max_file_bytes, day
         self.store, self.segment_rows, self.segment_seconds = store, segment_rows, segment_seconds
         self.shipper: Shipper | None = None
@@ -142,7 +143,7 @@ class PredictionLog:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._fd = None
             if self.store is not None:
-                self.shipper = Shipper(self.directory, self.store)
+                self.shipper = Shipper(self.directory, self.store, metrics=self.metrics)
             self._open_file(self.day(), 0)
             self._pending, self._wake = collections.deque(), threading.Event()
             self._stopping = False
@@ -221,6 +222,7 @@ class PredictionLog:
             self._wake.wait(retry)
             self._wake.clear()
             stopping = self._stopping  # read first: what was queued before close is drained
+            self.metrics.pending.set(self.pending_rows)
             while pending or carry:
                 if not carry:
                     self._rotate()
@@ -235,6 +237,7 @@ class PredictionLog:
                         carry = carry[done:]
                 except OSError as err:
                     self.write_errors += 1
+                    self.metrics.write_errors.inc()
                     if self.last_error is None:
                         logger.error("prediction log %s: cannot write (%s); %d rows kept, "
                                      "retrying", self.path, err, self.pending_rows)
@@ -242,6 +245,7 @@ class PredictionLog:
                     retry = min(max(retry * 2, 0.05), 1.0)
                     break
                 self.written_rows += carry_rows
+                self.metrics.written.inc(carry_rows)
                 self._add(-carry_rows)
                 carry_rows = 0
                 if self.last_error is not None:
@@ -270,6 +274,7 @@ class PredictionLog:
         lost = carry_rows + sum(len(item[3]) for item in pending)
         pending.clear()
         self.lost_rows += lost
+        self.metrics.lost.inc(lost)
         self._add(-lost)
         logger.error("prediction log %s: %d rows could not be written before exit (%s)",
                      self.path, lost, self.last_error)

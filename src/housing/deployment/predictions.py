@@ -15,6 +15,7 @@ from flask import current_app, g, request
 from housing.config import TARGET_UNIT_USD
 from housing.data.production import claimed_batch
 from housing.deployment.holder import LoadedModel, ModelHolder
+from housing.deployment.metrics import Metrics
 from housing.deployment.prediction_log import LogFull, PredictionLog
 from housing.deployment.requests import RequestError, predict_matrix
 from housing.deployment.settings import Settings
@@ -34,6 +35,7 @@ class Service:
     holder: ModelHolder
     log: PredictionLog | None
     openapi: dict[str, Any]      # the OpenAPI document, built once
+    metrics: Metrics
 
 
 def service() -> Service:
@@ -84,6 +86,8 @@ def predict_rows(svc: Service, rows: np.ndarray) -> tuple[LoadedModel, np.ndarra
             logger.error("request %s refused: %s", g.request_id, err)
             raise RequestError(503, "prediction log unavailable", [{
                 "error": "the service cannot record predictions now; retry later"}]) from None
+    svc.metrics.predicted(request.url_rule.rule, values,
+                          current.range_check.outside_counts(rows))
     return current, values
 
 

@@ -45,7 +45,7 @@ def value_problem(value: Any) -> str | None:
     return f"expected a number, got {kind.__name__}"
 
 
-def _plain_numbers(values: list[Any]) -> bool:
+def plain_numbers(values: list[Any]) -> bool:
     """True if every value is a finite float or a float-exact int (the fast path)."""
     for v in values:
         kind = type(v)
@@ -110,7 +110,7 @@ def records_matrix(records: Any, *, max_batch: int) -> np.ndarray:
             continue
         try:  # the common case: every feature, each a plain number, nothing else
             values = [record[f] for f in FEATURES]
-            if len(record) == _N and _plain_numbers(values):
+            if len(record) == _N and plain_numbers(values):
                 matrix[index] = values
                 continue
         except KeyError:
@@ -170,7 +170,7 @@ def split_matrix(split: Any, *, max_batch: int) -> np.ndarray:
                 break
             continue
         values = row if in_order else [row[i] for i in order]
-        if _plain_numbers(values):
+        if plain_numbers(values):
             matrix[index] = values
             continue
         for field, value in zip(FEATURES, values):

@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     trusted_hosts: Annotated[tuple[str, ...] | None, NoDecode] = LOOPBACK_HOSTS  # None: any
     session_minutes: PositiveInt = 480       # a dashboard login lasts this long at most
     session_dir: Path | None = None          # the dashboard's sessions; None: the workspace's
+    metrics_dir: Path | None = None          # /metrics' per-worker files; None: a new temp dir
     # gunicorn's own settings (gunicorn.conf.py)
     workers: PositiveInt = Field(default_factory=os.cpu_count,
                                  validation_alias="WEB_CONCURRENCY")

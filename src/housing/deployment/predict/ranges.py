@@ -31,3 +31,10 @@ class RangeCheck:
         outside = (matrix < self.low) | (matrix > self.high)
         names = np.array(FEATURES)
         return [names[row].tolist() if row.any() else [] for row in outside]
+
+    def outside_counts(self, matrix: np.ndarray) -> np.ndarray | None:
+        """Per feature (FEATURES order), how many of ``matrix``'s values lie outside the
+        training range; None when the version has no ranges."""
+        if not self.bounds:
+            return None
+        return ((matrix < self.low) | (matrix > self.high)).sum(axis=0)

@@ -139,8 +139,8 @@ def servers(args, envs: dict[str, Path], folder: Path) -> dict[str, dict]:
                             "HOUSING_TREE_CACHE": args.tree_cache},
                     "ready": "/ready", "route": "/invocations", "body": records},
         "mlflow models serve": {
-            "cmd": [str(BIN / "mlflow"), "models", "serve", "-m", MODEL_URI, "--env-manager", "local",
-                    "-h", "127.0.0.1", "-w", str(args.workers), "-p", "{port}"],
+            "cmd": [str(BIN / "mlflow"), "models", "serve", "-m", MODEL_URI, "--env-manager",
+                    "local", "-h", "127.0.0.1", "-w", str(args.workers), "-p", "{port}"],
             "env": {}, "ready": "/ping", "route": "/invocations", "body": records},
     }
     if "bentoml" in envs:

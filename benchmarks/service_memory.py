@@ -25,6 +25,7 @@ from service import (  # the sibling script (benchmarks/ is on sys.path)
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+GOAL_MIB = 471
 
 
 def pss_kib(pid: int) -> int:
@@ -91,6 +92,8 @@ def main() -> None:
     print(f"model loaded per worker (default): {per_worker:7.1f} MiB   1.00x")
     print(f"model loaded once with --preload:  {preloaded:7.1f} MiB   "
           f"{preloaded / per_worker:.2f}x")
+    print(f"goal, master + {n} workers with the default settings {per_worker:.0f} MiB PSS "
+          f"(<= {GOAL_MIB} MiB): {'met' if per_worker <= GOAL_MIB else 'NOT met'}")
 
 
 if __name__ == "__main__":

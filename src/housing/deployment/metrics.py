@@ -40,6 +40,7 @@ FOLDER_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
+SMALL = 16  # up to this many values, prometheus_client's own observe, one by one
 VALUE_BUCKETS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5)
 
 
@@ -131,6 +132,7 @@ class Metrics:
                                 registry=registry, multiprocess_mode="livesum"))
         self._served: tuple[str, str, str] | None = None
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._rows: dict[str, Any] = {}
         self._feature_children = [self.out_of_range.labels(f) for f in FEATURES]
 
     def answered(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -146,8 +148,15 @@ class Metrics:
     def predicted(self, route: str, values: np.ndarray, outside: np.ndarray | None) -> None:
         """A request's predictions, and per feature how many of its values lay outside the
         training range (``outside``: counts in FEATURES order, or None)."""
-        self.rows.labels(route).inc(len(values))
-        observe_many(self.values, values)
+        rows = self._rows.get(route)
+        if rows is None:
+            rows = self._rows[route] = self.rows.labels(route)
+        rows.inc(len(values))
+        if len(values) <= SMALL:
+            for value in values.tolist():
+                self.values.observe(value)
+        else:
+            observe_many(self.values, values)
         if outside is not None:
             for child, count in zip(self._feature_children, outside.tolist()):
                 if count:

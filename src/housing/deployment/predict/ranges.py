@@ -37,4 +37,7 @@ class RangeCheck:
         training range; None when the version has no ranges."""
         if not self.bounds:
             return None
+        if len(matrix) <= self.SMALL:
+            return np.array([sum(1 for row in matrix[:, i].tolist() if row < low or row > high)
+                             for i, (_, low, high) in enumerate(self.bounds)])
         return ((matrix < self.low) | (matrix > self.high)).sum(axis=0)

@@ -160,7 +160,7 @@ def test_non_finite_binary_values_are_refused(client):
 
 
 @pytest.mark.parametrize("length,extra", [("0", b""), ("99999", b""), ("x", b""),
-                                          (None, b"\0" * 8)])
+                                          ("\u00b2", b""), (" 12", b""), (None, b"\0" * 8)])
 def test_bad_binary_framing(client, length, extra):
     body, good = binary_request(extra=extra)
     got, _ = problem(client.post(f"/v2/models/{NAME}/infer", data=body,

@@ -17,6 +17,7 @@ output's own ``binary_data``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ INPUT = "districts"
 OUTPUT = "predictions"
 HEADER_LENGTH = "Inference-Header-Content-Length"
 MAX_ID = 256
+DIGITS = re.compile(r"[0-9]{1,12}")  # str.isdigit() takes "²", which int() refuses
 _N = len(FEATURES)
 
 
@@ -51,7 +53,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[Any, memoryview]
     """The JSON header (parsed) and the binary part that follows it, if any."""
     binary = memoryview(b"")
     if header_length is not None:
-        if not header_length.isdigit() or not 0 < int(header_length) <= len(body):
+        if not DIGITS.fullmatch(header_length) or not 0 < int(header_length) <= len(body):
             raise _bad(f"invalid {HEADER_LENGTH}",
                        f"expected 1 to {len(body)} (the body's size), got '{header_length[:20]}'")
         binary = memoryview(body)[int(header_length):]

@@ -128,6 +128,8 @@ def problem(response):
                   "data": [0] * 8}]}, 400, "datatype"),
     ({"inputs": [{"name": "districts", "shape": [2, 8], "datatype": "FP64",
                   "data": [0] * 8}]}, 400, "values"),
+    ({"inputs": [{"name": "districts", "shape": [2, 8], "datatype": "FP64",
+                  "data": [[0] * 9, [0] * 7]}]}, 400, "rows of 8"),
     ({"inputs": [{"name": "districts", "shape": [51, 8], "datatype": "FP64",
                   "data": [0] * 408}]}, 413, "batch"),
     ({"inputs": [{"name": "districts", "shape": [0, 8], "datatype": "FP64", "data": []}]},

@@ -72,10 +72,11 @@ def _shape(tensor: dict, name: str) -> list[int]:
     return shape
 
 
-def _values(tensor: dict, name: str, count: int, binary: memoryview, offset: int
+def _values(tensor: dict, name: str, n: int, width: int, binary: memoryview, offset: int
             ) -> tuple[np.ndarray | list, int]:
-    """The tensor's ``count`` values (an array from bytes, or the JSON list, flattened),
-    and where its bytes end in the binary part."""
+    """The tensor's ``n`` rows of ``width`` values (an array from bytes, or the JSON list,
+    flattened), and where its bytes end in the binary part."""
+    count = n * width
     datatype = tensor.get("datatype")
     if datatype not in DTYPES:
         raise _bad(f"input '{name}': unsupported datatype",
@@ -91,9 +92,10 @@ def _values(tensor: dict, name: str, count: int, binary: memoryview, offset: int
     data = tensor.get("data")
     if type(data) is not list:
         raise _bad(f"input '{name}': no data", "give 'data' or binary_data_size")
-    if data and type(data[0]) is list:  # nested, row-major
-        if not all(type(row) is list for row in data):
-            raise _bad(f"input '{name}': mixed nesting in data")
+    if data and type(data[0]) is list:  # nested, row-major: n rows of width values
+        if len(data) != n or not all(type(row) is list and len(row) == width
+                                     for row in data):
+            raise _bad(f"input '{name}': nested data must be {n} rows of {width} values")
         data = [v for row in data for v in row]
     if len(data) != count:
         raise _bad(f"input '{name}': data holds {len(data)} values, its shape {count}")
@@ -146,7 +148,7 @@ def _rows(inputs: list, binary: memoryview, max_batch: int) -> np.ndarray:
         raise _bad("batch too large", f"{n} rows; the limit is {max_batch}", 413)
     offset, parts = 0, []
     for tensor, name, tensor_fields in columns:
-        values, offset = _values(tensor, name, n * len(tensor_fields), binary, offset)
+        values, offset = _values(tensor, name, n, len(tensor_fields), binary, offset)
         parts.append(_check(values, tensor_fields, name))
     if offset != len(binary):
         raise _bad("binary data left over", f"{len(binary) - offset} bytes no tensor names")

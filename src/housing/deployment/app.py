@@ -123,9 +123,11 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
         holder.refresh()
         if settings.model_poll_seconds:
             holder.start_polling(settings.model_poll_seconds)
-    elif holder.current is not None:  # a holder loaded before the app (tests)
-        metrics.model_event("adopted", holder.current)
-    holder.metrics = metrics
+    else:  # a holder loaded before the app (tests): its version is served, not loaded now
+        holder.metrics = metrics
+        if holder.current is not None:
+            current = holder.current
+            metrics.serving(current.name, current.version, current.runtime_name)
     log = PredictionLog(settings.log_dir, store=settings.log_store,
                         segment_rows=settings.prediction_log_segment_rows,
                         segment_seconds=settings.prediction_log_segment_seconds,

@@ -116,18 +116,17 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     go_offline()
     settings = settings or Settings.from_env()
     metrics = Metrics()
-    if holder is None:
-        holder = ModelHolder(settings.model_name, settings.model_alias, settings.tree_cache,
-                             settings.state_dir)
-        holder.metrics = metrics
+    loaded = holder is not None  # a holder loaded before the app (tests)
+    holder = holder or ModelHolder(settings.model_name, settings.model_alias,
+                                   settings.tree_cache, settings.state_dir)
+    holder.metrics = metrics
+    if not loaded:
         holder.refresh()
         if settings.model_poll_seconds:
             holder.start_polling(settings.model_poll_seconds)
-    else:  # a holder loaded before the app (tests): its version is served, not loaded now
-        holder.metrics = metrics
-        if holder.current is not None:
-            current = holder.current
-            metrics.serving(current.name, current.version, current.runtime_name)
+    elif holder.current is not None:  # its version is served, not loaded now
+        current = holder.current
+        metrics.serving(current.name, current.version, current.runtime_name)
     log = PredictionLog(settings.log_dir, store=settings.log_store,
                         segment_rows=settings.prediction_log_segment_rows,
                         segment_seconds=settings.prediction_log_segment_seconds,

@@ -38,6 +38,6 @@ class RangeCheck:
         if not self.bounds:
             return None
         if len(matrix) <= self.SMALL:
-            return np.array([sum(1 for row in matrix[:, i].tolist() if row < low or row > high)
+            return np.array([sum(1 for v in matrix[:, i].tolist() if v < low or v > high)
                              for i, (_, low, high) in enumerate(self.bounds)])
         return ((matrix < self.low) | (matrix > self.high)).sum(axis=0)

@@ -37,6 +37,7 @@ import numpy as np
 from housing.config import FEATURES
 
 FOLDER_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+OWNER_VARIABLE = "HOUSING_METRICS_FOLDER_OWNER"  # the process that emptied it
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
@@ -46,13 +47,17 @@ VALUE_BUCKETS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5)
 
 def multiprocess_folder(folder: Path | None) -> Path:
     """Point prometheus_client at ``folder`` (the environment's, or a new temporary one,
-    when None) and empty it of an earlier run's files. Call before it is imported."""
+    when None) and empty it of an earlier run's files, once per process (the master).
+    Call before it is imported."""
     chosen = folder or (Path(os.environ[FOLDER_VARIABLE]) if os.environ.get(FOLDER_VARIABLE)
                         else Path(tempfile.mkdtemp(prefix="housing-metrics-")))
     chosen.mkdir(parents=True, exist_ok=True)
-    for stale in chosen.glob("*.db"):
-        stale.unlink()
-    os.environ[FOLDER_VARIABLE] = str(chosen)
+    # gunicorn reads its config again on SIGHUP: the running workers' files stay
+    owner = f"{os.getpid()} {chosen}"
+    if os.environ.get(OWNER_VARIABLE) != owner:
+        for stale in chosen.glob("*.db"):
+            stale.unlink()
+    os.environ[FOLDER_VARIABLE], os.environ[OWNER_VARIABLE] = str(chosen), owner
     return chosen
 
 

@@ -62,8 +62,23 @@ def test_the_page_counts_a_prediction_and_the_served_version():
 def test_the_multiprocess_folder_is_emptied(tmp_path, monkeypatch):
     # set here so that monkeypatch restores it: later tests run without the folder
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "other"))
+    monkeypatch.setenv("HOUSING_METRICS_FOLDER_OWNER", "")
     (tmp_path / "counter_1.db").write_bytes(b"stale")
     (tmp_path / "keep.txt").write_text("not ours")
     assert multiprocess_folder(tmp_path) == tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path)
+
+
+def test_the_folder_is_emptied_once_per_master(tmp_path, monkeypatch):
+    """gunicorn runs its config again on SIGHUP: the live workers' counts stay."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "other"))
+    monkeypatch.setenv("HOUSING_METRICS_FOLDER_OWNER", "")
+    (tmp_path / "counter_1.db").write_bytes(b"stale")
+    multiprocess_folder(tmp_path)
+    (tmp_path / "counter_2.db").write_bytes(b"a live worker's")
+    multiprocess_folder(tmp_path)  # the config read again by the same master
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_2.db"]
+    monkeypatch.setenv("HOUSING_METRICS_FOLDER_OWNER", "1 another master")
+    multiprocess_folder(tmp_path)
+    assert list(tmp_path.iterdir()) == []

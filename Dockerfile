@@ -10,8 +10,9 @@
 # its package index come in as build secrets: mounted for the one RUN that installs,
 # never written to a layer.
 #
-# The trees of the production version are compiled when the container starts, before
-# gunicorn forks its workers (gunicorn.conf.py's on_starting), into HOUSING_TREE_CACHE.
+# The trees of the production version are compiled when the container starts, into
+# HOUSING_TREE_CACHE, and the version loaded once, before gunicorn forks its workers
+# (gunicorn.conf.py preloads the app).
 ARG BASE=docker.io/library/python:3.11-slim-bookworm
 
 FROM ${BASE} AS build

@@ -2,10 +2,12 @@
 
     gunicorn -c gunicorn.conf.py 'housing.deployment.app:create_app()'
 
-Each worker loads the production model itself (no preload), so `kill -HUP <master>`
-starts workers on the version the `production` alias names now and retires the old
-ones gracefully. The master imports the heavy libraries once, so forked workers share
-those pages and start fast.
+The master builds the app once (preloaded): it loads the production version, tried in a
+probe process and its trees compiled, before it forks, so every worker starts on lleaves
+and shares the model's pages with the master and the other workers instead of holding a
+copy (benchmarks/service_memory.py). Each worker then checks the alias itself. `kill -HUP
+<master>` loads the version the `production` alias names now into the master, then starts
+new workers from it and retires the old ones gracefully.
 """
 
 import os
@@ -27,6 +29,11 @@ service_settings = Settings.from_env()
 from housing.deployment.metrics import multiprocess_folder, worker_gone
 
 multiprocess_folder(service_settings.metrics_dir)
+# The workers inherit the master's registry store: its pooled connections stay the
+# master's (set before anything connects).
+from housing.deployment.fork_safety import fork_safe_connections
+
+fork_safe_connections()
 # What a worker needs to load and run a model, imported once here so that the forked
 # workers share those pages instead of each importing its own copy.
 import gc
@@ -46,6 +53,7 @@ import skops.io  # noqa: F401
 
 import housing.deployment.app
 import housing.deployment.predict.trees  # noqa: F401
+from housing.deployment.app import start_serving
 from housing.deployment.prediction_log import close_all
 
 # Everything imported so far lives as long as the master: move it out of the cyclic
@@ -63,7 +71,7 @@ worker_class = service_settings.worker_class
 # gunicorn turns a sync worker with threads > 1 into a gthread worker: threads only apply
 # to gthread, so that "sync" really is sync.
 threads = service_settings.threads if worker_class == "gthread" else 1
-preload_app = False
+preload_app = True
 timeout = service_settings.worker_timeout
 graceful_timeout = 30
 keepalive = 5
@@ -80,17 +88,32 @@ loglevel = service_settings.log_level
 proc_name = "housing-service"
 
 
-def on_starting(server):
-    """Before the first worker forks: try the production version in a probe process,
-    which compiles its trees into the tree cache, so that every worker loads it on lleaves
-    from its first request and none compiles or swaps runtimes while it serves (a probe
-    failure or an unreachable registry is logged; the workers retry and report it)."""
-    from housing.deployment.holder import warm_up
+def when_ready(server):
+    """The master loaded the app before it forks a worker: say what it will serve."""
+    holder = server.app.wsgi().extensions["housing"].holder
+    if holder.current is not None:
+        server.log.info("version %s loaded on %s before the workers start",
+                        holder.current.version, holder.current.runtime_name)
+    else:
+        server.log.warning("no version loaded before the workers start: %s",
+                           holder.last_error)
 
-    if service_settings.tree_cache is not None:
-        server.log.info("warm-up: %s", warm_up(
-            service_settings.model_name, service_settings.model_alias,
-            service_settings.tree_cache, service_settings.state_dir))
+
+def on_reload(server):
+    """SIGHUP, before the new workers fork: the master takes the version the alias names
+    now (tried in a probe first; a refused version leaves the master's as it was)."""
+    server.app.wsgi().extensions["housing"].holder.refresh()
+
+
+def pre_fork(server, worker):
+    """What the master holds now (the model too) lives as long as it: out of the cyclic
+    collector's reach, so that no worker's collection copies those pages."""
+    gc.freeze()
+
+
+def post_worker_init(worker):
+    """The worker starts answering: it checks the alias, reports its version, polls."""
+    start_serving(worker.wsgi)
 
 
 def worker_exit(server, worker):

@@ -112,7 +112,9 @@ def configure(app: Flask, settings: Settings) -> None:
 
 
 def create_app(settings: Settings | None = None, holder: ModelHolder | None = None) -> Flask:
-    """Build the app; load the production model now (the app starts even if that fails)."""
+    """Build the app and load the production model now (the app starts even if that
+    fails). ``start_serving`` starts it in the process that answers requests: gunicorn
+    builds the app once in its master and starts it in each worker after the fork."""
     go_offline()
     settings = settings or Settings.from_env()
     metrics = Metrics()
@@ -122,11 +124,6 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     holder.metrics = metrics
     if not loaded:
         holder.refresh()
-        if settings.model_poll_seconds:
-            holder.start_polling(settings.model_poll_seconds)
-    elif holder.current is not None:  # its version is served, not loaded now
-        current = holder.current
-        metrics.serving(current.name, current.version, current.runtime_name)
     log = PredictionLog(settings.log_dir, store=settings.log_store,
                         segment_rows=settings.prediction_log_segment_rows,
                         segment_seconds=settings.prediction_log_segment_seconds,
@@ -150,3 +147,10 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     for blueprint in (api, v2, auth, dashboard):
         app.register_blueprint(blueprint)
     return app
+
+
+def start_serving(app: Flask) -> None:
+    """The app's process starts answering requests: its holder checks the alias, reports
+    the version served and polls the alias (``HOUSING_MODEL_POLL_SECONDS``)."""
+    svc: Service = app.extensions["housing"]
+    svc.holder.start_serving(svc.settings.model_poll_seconds)

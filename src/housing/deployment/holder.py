@@ -92,29 +92,6 @@ def resolve_version(name: str, alias: str) -> str:
     return str(store.client().get_model_version_by_alias(name, alias).version)
 
 
-def warm_up(name: str, alias: str, tree_cache: Path | None, state_dir: Path | None) -> str:
-    """Before the workers fork (gunicorn's on_starting): try the aliased version in a
-    probe, which compiles its trees into ``tree_cache``, and record its verdict, so each
-    worker loads it on lleaves at once without trying it again. Returns what happened,
-    for the log; never raises (the workers retry and report)."""
-    known = KnownGood(state_dir, f"{tracking_uri()}\n{name}\n{alias}")
-    try:
-        version = resolve_version(name, alias)
-        mv = store.client().get_model_version(name, version)
-        ranges = store.feature_ranges(mv.run_id) if mv.run_id else {}
-        with tempfile.TemporaryDirectory(prefix="housing-model-") as tmp:
-            path = store.download_model(name, version, Path(tmp))
-            sha256 = digest(path)
-            probe(path, ranges, tree_cache)
-            known.record_verdict(sha256, True)
-    except Refused as err:
-        known.record_verdict(sha256, False, str(err))
-        return f"version {version} refused: {err}"
-    except Exception as err:  # noqa: BLE001 - the workers load and report on their own
-        return f"not warmed up: {redact_url(f'{type(err).__name__}: {err}')[:300]}"
-    return f"version {version} tried and its trees compiled before the workers start"
-
-
 def _tried(path: Path, ranges: dict, tree_cache: Path | None, known: KnownGood) -> str:
     """The artifact's digest, once it passed the probe (now or on an earlier try on this
     machine); Refused if it failed there."""
@@ -169,8 +146,9 @@ class ModelHolder:
     With a ``tree_cache``, a version is adopted on the runtime it will keep: its lleaves
     libraries are compiled before it serves (by the probe, or where the cache lost them,
     by trees.ensure_library's own process), while the worker goes on serving the version
-    it has. At start, gunicorn's master has compiled the production version's libraries
-    before it forked the workers (``warm_up``), so they start on lleaves.
+    it has. Under gunicorn the master loads the production version once before it forks
+    (the app is preloaded), so the workers start on lleaves and share its pages; each
+    worker then checks the alias itself (``start_serving``).
     """
 
     def __init__(self, name: str, alias: str, tree_cache: Path | None = None,
@@ -183,6 +161,7 @@ class ModelHolder:
         self.registry_error: str | None = None
         self.refused: dict[str, str] = {}  # version -> why, for this worker's life
         self.metrics: Metrics | None = None  # the app's, which counts loads and refusals
+        self.serving = False  # this process answers requests (start_serving)
         self._lock = threading.Lock()
 
     def refresh(self) -> bool:
@@ -223,8 +202,8 @@ class ModelHolder:
     def _adopt(self, loaded: LoadedModel) -> None:
         self.current = loaded
         self.last_error = None
-        if self.metrics is not None:
-            self.metrics.model_event("adopted", loaded)
+        if self.metrics is not None:  # the version served: only a process that serves
+            self.metrics.model_event("adopted", loaded if self.serving else None)
         release_memory()
         self.known.record_last(loaded.version, loaded.sha256)
 
@@ -276,12 +255,23 @@ class ModelHolder:
             return {"registry": "reachable", "registry_error": None}
         return {"registry": "unreachable", "registry_error": self.registry_error}
 
-    def start_polling(self, seconds: int) -> threading.Thread:
-        """Check the alias every ``seconds`` in a daemon thread."""
+    def start_serving(self, poll_seconds: int) -> threading.Thread | None:
+        """This process starts to answer requests (a gunicorn worker, after the fork): check
+        the alias now, since the master may have loaded the model a while ago (a worker
+        started by SIGHUP, a crash or max_requests adopts the version the alias names),
+        report the version served, and check the alias every ``poll_seconds`` in a daemon
+        thread (0: never)."""
+        self.serving = True
+        self.refresh()
+        if self.metrics is not None and self.current is not None:
+            current = self.current
+            self.metrics.serving(current.name, current.version, current.runtime_name)
+        if not poll_seconds:
+            return None
         stop = threading.Event()
 
         def loop() -> None:
-            while not stop.wait(seconds):
+            while not stop.wait(poll_seconds):
                 self.refresh()
 
         thread = threading.Thread(target=loop, name="model-poller", daemon=True)

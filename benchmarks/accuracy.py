@@ -1,5 +1,6 @@
 """Accuracy: test RMSE with prepare.stream_fraction=0 (training on all 80%), next to the
-published anchors on this data set, and its mean ± std over several 80/20 splits.
+published anchors on this data set, and its mean ± std over several 80/20 splits; with
+the prediction intervals' test coverage and width on each split.
 
 Real `dvc exp run evaluate -S prepare.stream_fraction=0 -S prepare.test_seed=S` runs in a
 temporary git copy with the committed params otherwise. Seed 0 is the published split
@@ -42,11 +43,12 @@ def main() -> None:
                 cmd += ["-S", item]
             start = time.perf_counter()
             run(cmd, workspace, timeout=5400)
-            metrics = json.loads((workspace / "reports/metrics.json").read_text())["model"]
+            written = json.loads((workspace / "reports/metrics.json").read_text())
+            metrics, interval = written["model"], written["interval"]
             tuned = json.loads((workspace / "reports/tune.json").read_text())
             rows.append({"seed": seed, "rmse": metrics["rmse"], "mae": metrics["mae"],
                          "r2": metrics["r2"], "cv": tuned["cv_rmse_mean"],
-                         "seconds": time.perf_counter() - start})
+                         "seconds": time.perf_counter() - start, **interval_row(interval)})
             print(f"test_seed {seed}: test RMSE {metrics['rmse']:.4f}, CV RMSE "
                   f"{tuned['cv_rmse_mean']:.4f}, {rows[-1]['seconds']:.0f} s", flush=True)
     published = rows[0]
@@ -63,6 +65,34 @@ def main() -> None:
         print(f"| {name} | {value} |")
     print(f"\nMAE {published['mae']:.4f}, R2 {published['r2']:.4f}; goal: test RMSE <= 0.38 "
           f"on the published split: {'met' if published['rmse'] <= 0.38 else 'NOT met'}")
+    interval_table(rows)
+
+
+def interval_row(interval: dict) -> dict:
+    by_decile = interval["by_decile"].values()
+    return {"target": interval["target"], "coverage": interval["coverage"],
+            "width": interval["mean_width"], "width_ratio": interval["width_ratio"],
+            "decile_coverage": (min(d["coverage"] for d in by_decile),
+                                max(d["coverage"] for d in by_decile))}
+
+
+def interval_table(rows: list[dict]) -> None:
+    """Coverage and width of the prediction intervals on each split, and both goals."""
+    target = rows[0]["target"]
+    print(f"\nPrediction intervals at {target:.0%} coverage (test set; deciles of the "
+          "predicted value):\n")
+    print("| test_seed | coverage | mean width (100k USD) | widest / narrowest decile | "
+          "decile coverage, lowest - highest |\n| ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        low, high = r["decile_coverage"]
+        print(f"| {r['seed']} | {r['coverage']:.2%} | {r['width']:.4f} | "
+              f"{r['width_ratio']:.2f} | {low:.1%} - {high:.1%} |")
+    covered = all(abs(r["coverage"] - target) <= 0.02 for r in rows)
+    adaptive = all(r["width_ratio"] >= 2 for r in rows)
+    print(f"\ngoal: coverage within ±2 points of {target:.0%} on each split: "
+          f"{'met' if covered else 'NOT met'}")
+    print(f"goal: widest decile's mean width >= 2x the narrowest's on each split: "
+          f"{'met' if adaptive else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -160,13 +160,38 @@ def in_process_us(tracking_uri: str, tree_cache: Path) -> dict[str, float]:
         return statistics.median(times)
 
     in_turn = in_turn_us(features, trees, row)
-    return {"pipeline": median_us(loaded.model.predict, frame),
+    bounds, no_bounds = interval_cost_us(loaded, tree_cache, row)
+    return {"interval": bounds, "no_interval": no_bounds,
+            "pipeline": median_us(loaded.model.predict, frame),
             "features_in_turn": in_turn[0], "trees_in_turn": in_turn[1],
             "features": median_us(features.transform, row),
             "features_arrays": median_us(arrays.transform, row),
             "trees": median_us(trees, matrix),
             "served": median_us(loaded.predict, row),
             "runtime": "+".join(loaded.predict.trees) or loaded.predict.runtime}
+
+
+def interval_cost_us(loaded, tree_cache: Path, row, rounds: int = 4000) -> tuple[float, float]:
+    """Median time of the served predict with its interval, and of the same version's
+    trees and features without one (its regressor alone, compiled the same way), the two
+    alternated call by call so that both see the same machine."""
+    from sklearn.pipeline import Pipeline
+
+    from housing.deployment.predict.compiled import compile_pipeline
+    from housing.deployment.predict.prepare import cached_native, check_rows
+
+    bare = Pipeline([*loaded.model.steps[:-1], ("regressor", loaded.model[-1].regressor_)])
+    without = compile_pipeline(bare, check_rows(loaded.ranges), cached_native(tree_cache))
+    assert without.predict_interval(row)[1] is None and without.native
+    timed: tuple[list[float], list[float]] = ([], [])
+    for i in range(rounds + 50):
+        for fn, times in ((loaded.predict.predict_interval, timed[0]),
+                          (without.predict_interval, timed[1])):
+            start = time.perf_counter()
+            fn(row)
+            if i >= 50:
+                times.append((time.perf_counter() - start) * 1e6)
+    return statistics.median(timed[0]), statistics.median(timed[1])
 
 
 def in_turn_us(features, trees, row, rounds: int = 2000) -> tuple[float, float]:
@@ -227,6 +252,11 @@ def main() -> None:
           f"{floor['features_in_turn']:.0f}, trees {floor['trees_in_turn']:.0f} (the "
           "compiled trees' machine code and the features' code evict each other)")
     print(f"lleaves libraries in {tree_cache}")
+    ratio = floor["interval"] / floor["no_interval"]
+    print(f"prediction interval, in-process, 1 row (median us, alternated call by call): "
+          f"served predict with its interval {floor['interval']:.0f}, the same trees and "
+          f"features without it {floor['no_interval']:.0f}: ratio {ratio:.3f}; goal, "
+          f"within 10%: {'met' if ratio <= 1.10 else 'NOT met'}")
 
     log_dir = Path(tempfile.mkdtemp(prefix="housing-bench-log-"))
     ours = {"HOUSING_PREDICTION_LOG_DIR": str(log_dir), "HOUSING_ACCESS_LOG": "/dev/null",

@@ -131,19 +131,26 @@ def mlflow_store(tmp_path, monkeypatch) -> str:
 
 @pytest.fixture(scope="session")
 def build_small_model(small_featurize, tune_params) -> Callable:
-    """build(train, max_iter=60): a small served-shape Pipeline (feature steps + HGB)."""
+    """build(train, max_iter=60): a small served-shape Pipeline (feature steps, then HGB
+    inside its conformal interval, calibrated on 3-fold out-of-fold predictions)."""
 
     def build(train: pd.DataFrame, *, max_iter: int = 60):
+        from sklearn.model_selection import KFold, cross_val_predict
         from sklearn.pipeline import Pipeline
 
         from housing.features.featurize import build_feature_pipeline
+        from housing.models.intervals import IntervalRegressor
         from housing.models.spaces import build_regressor
 
         features = build_feature_pipeline(small_featurize)
         X = features.fit_transform(train[list(FEATURES)])
+        y = train[TARGET].to_numpy()
         regressor = build_regressor("hist_gradient_boosting", {"max_iter": max_iter}, tune_params)
-        return Pipeline([("features", features),
-                         ("regressor", regressor.fit(X, train[TARGET]))])
+        folds = KFold(3, shuffle=True, random_state=0)
+        oof = cross_val_predict(regressor, X, y, cv=folds)
+        final = IntervalRegressor(regressor.fit(X, y), coverage=0.9).fit(X, y, oof=oof,
+                                                                          folds=folds)
+        return Pipeline([("features", features), ("regressor", final)])
 
     return build
 

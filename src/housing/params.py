@@ -73,6 +73,7 @@ class MonitorParams(StageParams):
     min_drifted_features: Annotated[Int, Field(ge=1, le=len(FEATURES))]
     use_multivariate: Bool
     max_rmse_increase: Annotated[Float, Field(ge=0)]
+    max_coverage_shortfall: Annotated[Float, Field(gt=0, lt=1)]
     max_outside_share: Annotated[Float, Field(ge=0, lt=1)]
     max_missing_share: Annotated[Float, Field(ge=0, lt=1)]
     max_mode_share: Annotated[Float, Field(gt=0, lt=1)]
@@ -109,6 +110,7 @@ class TuneParams(StageParams):
     timeout: Annotated[Float, Field(ge=0)]
     storage: Str
     n_threads: Annotated[Int, Field(ge=1, le=256)]
+    interval_coverage: Annotated[Float, Field(gt=0, lt=1)]
 
     @field_validator("ensemble_members")
     @classmethod

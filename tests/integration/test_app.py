@@ -83,6 +83,27 @@ def test_predict_one_and_many(client, holder):
     assert value == pytest.approx(expected)
 
 
+def test_predict_answers_the_interval_the_pipeline_gives(client, holder):
+    import pandas as pd
+
+    from housing.models.intervals import pipeline_interval
+
+    rows = [ROW, {**ROW, "MedInc": 2.0, "Latitude": 34.05, "Longitude": -118.24}]
+    body = post(client, "/predict", rows).get_json()
+    assert body["interval_coverage"] == 0.9 == client.get("/model").get_json()[
+        "interval_coverage"]
+    point, lower, upper = pipeline_interval(holder.current.model, pd.DataFrame(rows))
+    for answer, v, lo, hi in zip(body["predictions"], point, lower, upper):
+        assert answer["value"] == pytest.approx(v, abs=1e-9)
+        assert answer["lower"] < answer["value"] < answer["upper"]
+        assert answer["lower"] == pytest.approx(lo, abs=1e-9)
+        assert answer["upper"] == pytest.approx(hi, abs=1e-9)
+        assert answer["lower_usd"] == round(answer["lower"] * 100_000, 2)
+        assert answer["upper_usd"] == round(answer["upper"] * 100_000, 2)
+    widths = [a["upper"] - a["lower"] for a in body["predictions"]]
+    assert widths[0] != widths[1]  # each district its own width
+
+
 def test_out_of_range_values_are_predicted_and_flagged(client):
     body = post(client, "/predict", {**ROW, "MedInc": 60.0}).get_json()
     assert body["predictions"][0]["out_of_range"] == ["MedInc"]

@@ -183,6 +183,7 @@ def test_pages_in_chromium(service, browser_path, tmp_path):
         usd = answer["predictions"][0]["usd"]
         assert float(page.get_attribute("#usd", "data-usd")) == usd
         assert page.inner_text("#usd") == f"${usd:,.2f}"
+        assert page.inner_text("#interval") == interval_text(answer)
         assert page.inner_text("#result-model").endswith(f"version {answer['model']['version']}")
         assert console.errors() == []
 
@@ -221,6 +222,14 @@ def test_pages_in_chromium(service, browser_path, tmp_path):
     assert (tmp_path / "monitoring.png").stat().st_size > 10_000
 
 
+def interval_text(answer: dict) -> str:
+    """The line under the value: the interval /predict answered, at its coverage."""
+    one = answer["predictions"][0]
+    assert one["lower_usd"] < one["usd"] < one["upper_usd"]
+    return (f"{round(100 * answer['interval_coverage'])}% interval: "
+            f"${one['lower_usd']:,.2f} to ${one['upper_usd']:,.2f}")
+
+
 def test_pages_work_without_javascript(service, browser_path, tmp_path):
     from housing.dev.browser import chromium
 
@@ -238,6 +247,7 @@ def test_pages_work_without_javascript(service, browser_path, tmp_path):
         page.wait_for_load_state()
         _, answer = api(base, "/predict", district)
         assert page.inner_text("#usd") == f"${answer['predictions'][0]['usd']:,.2f}"
+        assert page.inner_text("#interval") == interval_text(answer)
         page.fill("#f-Latitude", "north")
         page.click("#submit")
         page.wait_for_load_state()

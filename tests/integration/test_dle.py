@@ -1,4 +1,5 @@
-"""Real NannyML on real data: DLE's estimate tracks the realized RMSE on i.i.d. batches."""
+"""Real NannyML on real data: DLE's estimate tracks the realized RMSE on i.i.d. batches;
+the intervals' coverage holds on them and falls, with its own reason, when prices move."""
 
 import numpy as np
 import pytest
@@ -6,6 +7,8 @@ import pytest
 from housing.config import FEATURES
 from housing.data.split import split_dataset
 from housing.monitoring.analysis import PREDICTION, Monitors
+from housing.monitoring.coverage import with_predictions
+from housing.monitoring.rules import retrain_verdict
 from housing.monitoring.simulate import simulate_batch
 
 
@@ -14,14 +17,29 @@ def setup(housing_frame, build_small_model, pipeline_params):
     splits = split_dataset(housing_frame, stream_fraction=0.1, seed=42)
     model = build_small_model(splits.train, max_iter=100)
     reference = splits.test.assign(**{PREDICTION: model.predict(splits.test[list(FEATURES)])})
-    return splits, model, Monitors(reference, pipeline_params.monitor)
+    target = model[-1].coverage
+    return splits, model, Monitors(reference, pipeline_params.monitor, coverage_target=target)
 
 
 def findings(setup, scenario, seed):
     splits, model, monitors = setup
     rows = simulate_batch(splits.stream, scenario=scenario, rows=1000, seed=seed, batch="b")
-    rows = rows.assign(**{PREDICTION: model.predict(rows[list(FEATURES)])})
+    rows, target = with_predictions(model, rows)
+    assert target == monitors.coverage_target == 0.9
     return monitors.findings("b", rows)[0]
+
+
+def test_coverage_holds_on_iid_batches_and_falls_when_prices_move(setup, pipeline_params):
+    rule = pipeline_params.monitor
+    steady = [findings(setup, "none", seed) for seed in range(3)]
+    assert all(abs(f.coverage - 0.9) < 0.04 for f in steady), [f.coverage for f in steady]
+    verdict = retrain_verdict(steady, steady[0].realized_rmse, rule)
+    assert not any(b.coverage_alert for b in verdict.batches)
+    moved = findings(setup, "concept_bay_area", 0)  # Bay Area prices up 40%
+    assert moved.coverage < min(f.coverage for f in steady) - rule.max_coverage_shortfall
+    judged = retrain_verdict([moved], moved.realized_rmse, rule).batches[0]
+    assert judged.coverage_alert and judged.status == "drift"
+    assert any("interval coverage" in reason for reason in judged.reasons), judged.reasons
 
 
 def test_dle_estimate_is_close_to_realized_on_iid_batches(setup):

@@ -44,15 +44,20 @@ def matrix_request(rows=ROWS, datatype="FP64", nested=False):
                         "datatype": datatype, "data": data}]}
 
 
-def expected(client, rows=ROWS):
+def expected(client, rows=ROWS, field="value"):
     answer = client.post("/predict", json=[dict(zip(FEATURES, r)) for r in rows.tolist()])
-    return [p["value"] for p in answer.get_json()["predictions"]]
+    return [p[field] for p in answer.get_json()["predictions"]]
+
+
+def all_outputs(response) -> dict:
+    """Every output by name: the predictions, then the interval's bounds."""
+    body = response.get_json()
+    assert [o["name"] for o in body["outputs"]] == ["predictions", "lower", "upper"]
+    return {o["name"]: o for o in body["outputs"]}
 
 
 def outputs(response):
-    body = response.get_json()
-    assert [o["name"] for o in body["outputs"]] == ["predictions"]
-    return body["outputs"][0]
+    return all_outputs(response)["predictions"]
 
 
 def test_server_and_health_endpoints(client, holder):
@@ -68,6 +73,7 @@ def test_metadata_names_the_served_version_and_tensors(client, holder):
     meta = client.get(f"/v2/models/{NAME}").get_json()
     assert meta["versions"] == [holder.current.version]
     assert meta["inputs"] == [{"name": "districts", "datatype": "FP64", "shape": [-1, 8]}]
+    assert [o["name"] for o in meta["outputs"]] == ["predictions", "lower", "upper"]
     assert meta["parameters"]["columns"] == list(FEATURES)
 
 
@@ -79,10 +85,27 @@ def test_json_infer_equals_predict(client, holder, nested, datatype):
     body = response.get_json()
     assert body["model_name"] == NAME and body["model_version"] == holder.current.version
     assert body["id"] == "r-1"
-    out = outputs(response)
+    found = all_outputs(response)
+    out = found["predictions"]
     assert out["shape"] == [2] and out["datatype"] == "FP64"
-    rows = ROWS.astype(np.float32).astype(np.float64) if datatype == "FP32" else ROWS
-    assert out["data"] == expected(client, rows)
+    # JSON numbers are read as sent, whatever the datatype (a binary FP32 tensor's values
+    # are float32 by their bytes)
+    assert out["data"] == expected(client, ROWS)
+    for bound in ("lower", "upper"):
+        assert found[bound]["data"] == expected(client, ROWS, bound)
+    assert all(lo < v < hi for lo, v, hi in zip(found["lower"]["data"], out["data"],
+                                                found["upper"]["data"]))
+
+
+@pytest.mark.parametrize("names", [["predictions"], ["upper", "lower"]])
+def test_only_the_outputs_asked_for_are_answered_in_their_order(client, names):
+    response = infer(client, {**matrix_request(), "outputs": [{"name": n} for n in names]})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert [o["name"] for o in body["outputs"]] == names
+    for output in body["outputs"]:
+        field = "value" if output["name"] == "predictions" else output["name"]
+        assert output["data"] == expected(client, field=field)
 
 
 def test_one_tensor_per_feature(client):
@@ -107,9 +130,9 @@ def test_binary_tensors_in_and_out(client):
     assert response.status_code == 200
     split = int(response.headers[HEADER_LENGTH])
     header = json.loads(response.data[:split])
-    assert header["outputs"][0]["parameters"] == {"binary_data_size": 16}
-    values = np.frombuffer(response.data[split:], "<f8")
-    assert values.tolist() == expected(client)
+    assert [o["parameters"] for o in header["outputs"]] == [{"binary_data_size": 16}] * 3
+    values = np.frombuffer(response.data[split:], "<f8").reshape(3, 2)
+    assert values.tolist() == [expected(client, field=f) for f in ("value", "lower", "upper")]
 
 
 def problem(response):
@@ -214,7 +237,7 @@ def predict_over_http(base, rows):
                                            ).encode(),
         headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as answer:
-        return [p["value"] for p in json.loads(answer.read())["predictions"]]
+        return json.loads(answer.read())["predictions"]
 
 
 @pytest.mark.slow
@@ -233,11 +256,14 @@ def test_tritonclient_calls_the_running_service(served, binary):
         assert meta["inputs"][0]["name"] == "districts"
         tensor = triton.InferInput("districts", list(ROWS.shape), "FP64")
         tensor.set_data_from_numpy(ROWS, binary_data=binary)
-        wanted = [triton.InferRequestedOutput("predictions", binary_data=binary)]
+        wanted = [triton.InferRequestedOutput(name, binary_data=binary)
+                  for name in ("predictions", "lower", "upper")]
         result = client.infer(NAME, [tensor], outputs=wanted, request_id="triton-1",
                               headers={"X-Housing-Traffic": "test"})
         assert result.get_response()["id"] == "triton-1"
-        assert result.as_numpy("predictions").tolist() == predict_over_http(served, ROWS)
+        answers = predict_over_http(served, ROWS)
+        for name, field in (("predictions", "value"), ("lower", "lower"), ("upper", "upper")):
+            assert result.as_numpy(name).tolist() == [a[field] for a in answers]
         assert client.infer(NAME, [tensor]).as_numpy("predictions").shape == (2,)
         with pytest.raises(InferenceServerException) as refused:
             client.infer("another-model", [tensor])

@@ -83,10 +83,14 @@ def test_study_name_changes_with_every_tune_param(pipeline_params):
                "storage": "sqlite:///other.db", "model": "lightgbm",
                "ensemble_members": ("lightgbm", "random_forest"), "n_threads": 1,
                "retrain_trials": 9, "max_rounds": 50}
-    assert set(changed) == set(type(base).model_fields)  # every field is covered here
+    after_the_search = {"interval_coverage": 0.8}  # calibrated on the best trial's folds
+    assert set(changed) | set(after_the_search) == set(type(base).model_fields)
     for key, value in changed.items():
         assert tune.study_name_for("lightgbm", base.model_copy(update={key: value}),
                                    "abc") != name, key
+    for key, value in after_the_search.items():
+        assert tune.study_name_for("lightgbm", base.model_copy(update={key: value}),
+                                   "abc") == name, key
 
 
 def test_a_retrain_starts_from_production_best_params(small_matrix, mlflow_store, tmp_path,

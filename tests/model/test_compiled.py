@@ -13,6 +13,7 @@ from housing.deployment.predict import compiled
 from housing.deployment.predict import text as tree_text
 from housing.deployment.predict import trees as native_trees
 from housing.deployment.predict.compiled import TOLERANCE, LightGBMTrees, compile_pipeline
+from housing.models.intervals import IntervalRegressor, pipeline_interval
 from housing.models.spaces import build_regressor
 
 
@@ -41,25 +42,43 @@ def served_shape(features, regressor) -> Pipeline:
 
 @pytest.fixture(scope="module")
 def ensemble(features, splits, tune_params):
-    """The default model's shape: HistGradientBoosting and LightGBM, blended."""
+    """The default model's shape: HistGradientBoosting and LightGBM, blended, inside its
+    conformal interval."""
+    from sklearn.model_selection import KFold, cross_val_predict
+
     _, X = features
+    y = splits.train[TARGET].to_numpy()
     blend = VotingRegressor([
         ("hist_gradient_boosting", build_regressor(
             "hist_gradient_boosting", {"max_iter": 120, "max_leaf_nodes": 40}, tune_params)),
         ("lightgbm", build_regressor("lightgbm", {"n_estimators": 120, "num_leaves": 40},
                                      tune_params)),
-    ], weights=[0.354, 0.646]).fit(X, splits.train[TARGET])
-    return served_shape(features, blend)
+    ], weights=[0.354, 0.646])
+    folds = KFold(3, shuffle=True, random_state=0)
+    oof = cross_val_predict(blend, X, y, cv=folds)
+    final = IntervalRegressor(blend.fit(X, y)).fit(X, y, oof=oof, folds=folds)
+    return served_shape(features, final)
+
+
+def assert_served_equals_the_pipeline(served, model, frame):
+    """Point and bounds, for all rows at once and row by row, within TOLERANCE."""
+    rows = frame[list(FEATURES)].to_numpy()
+    expected = pipeline_interval(model, frame[list(FEATURES)])
+    np.testing.assert_allclose(served(rows), expected[0], rtol=0, atol=TOLERANCE)
+    for got, want in zip(served.predict_interval(rows), expected):
+        np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE)
+    for i in range(0, len(rows), 7):
+        for got, want in zip(served.predict_interval(rows[i:i + 1]), expected):
+            np.testing.assert_allclose(got, want[i:i + 1], rtol=0, atol=TOLERANCE)
 
 
 def test_served_predict_equals_the_pipeline_on_every_test_row(ensemble, splits):
     rows = splits.test[list(FEATURES)].to_numpy()
     served = compile_pipeline(ensemble, rows[:256])
     assert served.runtime == "compiled" and served.max_abs_diff <= TOLERANCE
-    expected = ensemble.predict(splits.test[list(FEATURES)])
-    np.testing.assert_allclose(served(rows), expected, rtol=0, atol=TOLERANCE)
-    one_by_one = np.concatenate([served(rows[i:i + 1]) for i in range(0, len(rows), 7)])
-    np.testing.assert_allclose(one_by_one, expected[::7], rtol=0, atol=TOLERANCE)
+    assert_served_equals_the_pipeline(served, ensemble, splits.test)
+    point, lower, upper = served.predict_interval(rows)
+    assert np.all(lower < point) and np.all(point < upper)
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +97,7 @@ def test_lleaves_members_equal_the_pipeline_on_every_test_row(ensemble, splits, 
     served = compile_pipeline(ensemble, rows[:256], native=native[1])
     assert served.runtime == "compiled" and served.trees == ("lleaves", "lleaves")
     assert served.native and served.max_abs_diff <= TOLERANCE
-    expected = ensemble.predict(splits.test[list(FEATURES)])
-    np.testing.assert_allclose(served(rows), expected, rtol=0, atol=TOLERANCE)
-    one_by_one = np.concatenate([served(rows[i:i + 1]) for i in range(0, len(rows), 7)])
-    np.testing.assert_allclose(one_by_one, expected[::7], rtol=0, atol=TOLERANCE)
+    assert_served_equals_the_pipeline(served, ensemble, splits.test)
 
 
 def test_libraries_are_compiled_once_and_keyed_by_the_model(ensemble, native):
@@ -153,8 +169,22 @@ def test_rows_with_non_finite_features_take_the_pipeline(ensemble, splits):
     served = compile_pipeline(ensemble, splits.test[list(FEATURES)].to_numpy()[:64])
     import pandas as pd
 
-    expected = ensemble.predict(pd.DataFrame(rows, columns=list(FEATURES)))
-    np.testing.assert_allclose(served(rows), expected, rtol=0, atol=TOLERANCE)
+    frame = pd.DataFrame(rows, columns=list(FEATURES))
+    assert_served_equals_the_pipeline(served, ensemble, frame)
+    assert np.isfinite(served.predict_interval(rows)[1][2])
+
+
+def test_a_version_without_an_interval_answers_no_bounds(features, splits, tune_params):
+    _, X = features
+    bare = served_shape(features, build_regressor(
+        "hist_gradient_boosting", {"max_iter": 20}, tune_params).fit(X, splits.train[TARGET]))
+    rows = splits.test[list(FEATURES)].to_numpy()[:32]
+    served = compile_pipeline(bare, rows)
+    assert served.runtime == "compiled"
+    point, lower, upper = served.predict_interval(rows)
+    assert lower is None and upper is None
+    np.testing.assert_allclose(point, bare.predict(splits.test[list(FEATURES)][:32]),
+                               rtol=0, atol=TOLERANCE)
 
 
 def test_other_families_are_served_by_the_pipeline(features, splits, tune_params):
@@ -173,3 +203,6 @@ def test_disagreement_falls_back_to_the_pipeline(ensemble, splits, monkeypatch):
     rows = splits.test[list(FEATURES)].to_numpy()[:3]
     np.testing.assert_array_equal(served(rows),
                                   ensemble.predict(splits.test[list(FEATURES)][:3]))
+    for got, want in zip(served.predict_interval(rows),
+                         pipeline_interval(ensemble, splits.test[list(FEATURES)][:3])):
+        np.testing.assert_array_equal(got, want)

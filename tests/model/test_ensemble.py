@@ -19,10 +19,10 @@ def test_ensemble_blends_tuned_members(small_matrix, tune_params):
     members = {"hist_gradient_boosting": {"params": {"max_iter": 50}},
                "lightgbm": {"params": {"n_estimators": 50}}}
     params = tune_params.model_copy(update={"log_target": True})
-    model, weights, cv_mean, cv_std = fit_ensemble(members, X, y, params)
+    model, weights, cv_mean, cv_std, oof = fit_ensemble(members, X, y, params)
     assert weights.shape == (2,) and weights.sum() == pytest.approx(1.0)
     assert 0 < cv_mean < 1.0 and cv_std >= 0
-    assert model.predict(X).shape == (len(X),)
+    assert model.predict(X).shape == (len(X),) and oof.shape == (len(X),)
 
 
 def test_lightgbm_wrapper_is_deterministic_and_checks_width(small_matrix):

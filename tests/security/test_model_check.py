@@ -85,9 +85,29 @@ def first_split(predictor) -> int:
 def test_a_crafted_hist_gradient_boosting_node_is_refused(hgb_model, tmp_path, field, value,
                                                           reason):
     crafted = copy.deepcopy(hgb_model)
-    predictor = crafted[-1]._predictors[3][0]
+    predictor = crafted[-1].regressor_._predictors[3][0]
     predictor.nodes[field][first_split(predictor)] = value
     with pytest.raises(UnsafeModel, match=reason):
+        check_model(round_trip(crafted, tmp_path))
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("quantile_", float("nan"), "quantile"),
+    ("quantile_", -1.0, "quantile"),
+    ("low_", np.zeros(3), "input range"),
+    ("sigma_max_", float("inf"), "widest sigma"),
+])
+def test_a_crafted_interval_is_refused(hgb_model, tmp_path, field, value, reason):
+    crafted = copy.deepcopy(hgb_model)
+    setattr(crafted[-1], field, value)
+    with pytest.raises(UnsafeModel, match=reason):
+        check_model(round_trip(crafted, tmp_path))
+
+
+def test_a_crafted_interval_scale_model_is_refused(hgb_model, tmp_path):
+    crafted = copy.deepcopy(hgb_model)
+    crafted[-1].scale_.coef_ = crafted[-1].scale_.coef_[:-1]
+    with pytest.raises(UnsafeModel, match="scale model"):
         check_model(round_trip(crafted, tmp_path))
 
 

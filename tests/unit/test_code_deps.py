@@ -102,13 +102,13 @@ def dvc_stages(repo_root) -> dict:
 @pytest.fixture(scope="module")
 def unpickled(pipeline_params) -> set[str]:
     """What loading the pipeline's models imports: the featurizer and the blended model of
-    the committed params, fitted on synthetic districts as tune fits them."""
+    the committed params (inside its interval), fitted on synthetic districts as tune fits them."""
     import numpy as np
     import pandas as pd
 
     from housing.config import FEATURES
     from housing.features.featurize import build_feature_pipeline
-    from housing.models.tune import fit_ensemble
+    from housing.models.tune import refit
 
     rng = np.random.default_rng(0)
     rows = 300
@@ -124,7 +124,7 @@ def unpickled(pipeline_params) -> set[str]:
     tune = pipeline_params.tune
     members = {f: {"params": {"max_iter": 5} if f == "hist_gradient_boosting"
                    else {"n_estimators": 5}} for f in tune.ensemble_members}
-    model = fit_ensemble(members, X, y, tune.model_copy(update={"n_threads": 1}))[0]
+    model = refit(members, X, y, tune.model_copy(update={"n_threads": 1}))[0]
     return pickled_modules(featurizer) | pickled_modules(model)
 
 

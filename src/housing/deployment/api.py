@@ -99,5 +99,5 @@ def predict() -> Response:
 def invocations() -> Response:
     svc = service()
     rows = invocations_matrix(read_json(), max_batch=svc.settings.max_batch)
-    _, values = predict_rows(svc, rows)
+    _, (values, _, _) = predict_rows(svc, rows)
     return json_response({"predictions": values})

@@ -46,6 +46,12 @@ class ModelRef(BaseModel):
 class Prediction(BaseModel):
     value: Number = Field(description="Median house value, in 100,000 USD.")
     usd: Number
+    lower: Number | None = Field(None, description=(
+        "The prediction interval's lower bound, in 100,000 USD (absent for a version "
+        "registered without intervals)."))
+    upper: Number | None = Field(None, description="Its upper bound, in 100,000 USD.")
+    lower_usd: Number | None = None
+    upper_usd: Number | None = None
     out_of_range: list[Feature] = Field(default_factory=list, description=(
         "Features outside the training range (absent when none is)."))
 
@@ -53,6 +59,8 @@ class Prediction(BaseModel):
 class PredictResponse(BaseModel):
     model: ModelRef
     request_id: str
+    interval_coverage: Number | None = Field(None, description=(
+        "The share of districts the intervals are calibrated to cover (0.9: 90%)."))
     predictions: list[Prediction]
 
 
@@ -103,6 +111,8 @@ class Model(BaseModel):
     run_id: str
     metrics: dict[str, Number]
     loaded_at: str | None = None
+    interval_coverage: Number | None = Field(None, description=(
+        "The coverage its prediction intervals are calibrated to (absent without them)."))
     runtime: dict[str, Any] | None = Field(None, description=(
         "compiled (with each tree member's runtime: lleaves or lightgbm), or the Pipeline "
         "and why."))
@@ -154,8 +164,13 @@ class InferInput(BaseModel):
     data: list[Number | list[Number]] | None = Field(None, description="Row-major values.")
 
 
+OutputName = Literal["predictions", "lower", "upper"]
+
+
 class RequestedOutput(BaseModel):
-    name: Literal["predictions"]
+    name: OutputName = Field(description=(
+        "predictions, or the prediction interval's lower or upper bound (a version with "
+        "intervals)."))
     parameters: dict[str, Any] | None = None
 
 
@@ -168,10 +183,11 @@ class InferenceRequest(BaseModel):
 
 
 class OutputTensor(BaseModel):
-    name: Literal["predictions"]
+    name: OutputName
     datatype: Literal["FP64"]
     shape: list[NonNegativeInt]
-    data: list[Number] | None = Field(None, description="Median house values, 100,000 USD.")
+    data: list[Number] | None = Field(None, description=(
+        "Median house values (or the interval's bounds), 100,000 USD."))
     parameters: dict[str, Any] | None = None
 
 

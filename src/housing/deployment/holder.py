@@ -29,6 +29,7 @@ from housing.deployment.predict.compiled import ServedPredict
 from housing.deployment.predict.prepare import prepare
 from housing.deployment.predict.probe import Refused, probe
 from housing.deployment.predict.ranges import RangeCheck
+from housing.models.intervals import IntervalRegressor
 from housing.registry import events, store
 from housing.registry.serialization import load_skops_model
 from housing.stores import redact_url
@@ -57,6 +58,12 @@ class LoadedModel:
         return RangeCheck(self.ranges)
 
     @property
+    def interval_coverage(self) -> float | None:
+        """The coverage this version's intervals are calibrated to, or None without them."""
+        final = self.model[-1] if hasattr(self.model, "steps") else None
+        return final.coverage if isinstance(final, IntervalRegressor) else None
+
+    @property
     def runtime_name(self) -> str:
         """The trees' runtimes ("lleaves+lleaves"), or "pipeline"."""
         if self.predict is None:
@@ -70,7 +77,8 @@ class LoadedModel:
             if self.predict is not None else None
         return {"name": self.name, "version": self.version, "aliases": list(self.aliases),
                 "run_id": self.run_id, "metrics": self.metrics, "loaded_at": self.loaded_at,
-                "sha256": self.sha256, "runtime": runtime}
+                "sha256": self.sha256, "runtime": runtime,
+                "interval_coverage": self.interval_coverage}
 
 
 def release_memory() -> None:

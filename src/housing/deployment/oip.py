@@ -10,9 +10,10 @@ tritonclient uses by default, as little-endian bytes after the JSON header
 ``parameters.binary_data_size`` its bytes). The rules are /predict's: every value a
 finite number, 1 to ``max_batch`` rows; problems name the tensor, the row and the field.
 
-The answer holds one output, ``predictions`` (FP64, shape ``[n]``, 100k USD), in JSON,
-or in binary when the request asks for it (``parameters.binary_data_output``, or the
-output's own ``binary_data``).
+The answer holds the outputs the request names, or all of them: ``predictions`` and, for
+a version with prediction intervals, ``lower`` and ``upper`` (each FP64, shape ``[n]``,
+100k USD); each in JSON, or in binary when the request asks for it
+(``parameters.binary_data_output``, or the output's own ``binary_data``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from housing.deployment.requests import MAX_DETAILS, RequestError, plain_numbers
 DTYPES = {"FP64": "<f8", "FP32": "<f4", "INT64": "<i8", "INT32": "<i4"}
 INPUT = "districts"
 OUTPUT = "predictions"
+BOUNDS = ("lower", "upper")  # the prediction interval's, for a version that has one
+OUTPUTS = (OUTPUT, *BOUNDS)
 HEADER_LENGTH = "Inference-Header-Content-Length"
 MAX_ID = 256
 DIGITS = re.compile(r"[0-9]{1,12}")  # str.isdigit() takes "²", which int() refuses
@@ -43,6 +46,15 @@ class InferRequest:
     matrix: np.ndarray
     id: str | None
     binary_output: bool
+    # The outputs asked for, each with its form (binary or not); () = every output.
+    outputs: tuple[tuple[str, bool], ...] = ()
+
+    def wanted(self, available: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
+        """The outputs to answer: those asked for, or every available one."""
+        missing = [name for name, _ in self.outputs if name not in available]
+        if missing:
+            raise _bad("unknown output", f"this version answers {', '.join(available)}")
+        return self.outputs or tuple((name, self.binary_output) for name in available)
 
 
 def _bad(error: str, detail: str | None = None, status: int = 400) -> RequestError:
@@ -169,34 +181,42 @@ def parse_infer(body: bytes, header_length: str | None, *, max_batch: int) -> In
     if type(parameters) is not dict or type(outputs) is not list:
         raise _bad("'parameters' must be an object and 'outputs' a list")
     binary_output = parameters.get("binary_data_output") is True
+    wanted: dict[str, bool] = {}
     for output in outputs:
-        if type(output) is not dict or output.get("name") != OUTPUT:
-            raise _bad("unknown output", f"this model answers one output, '{OUTPUT}'")
+        if type(output) is not dict or output.get("name") not in OUTPUTS:
+            raise _bad("unknown output", f"this model answers {', '.join(OUTPUTS)}")
         params = output.get("parameters") or {}
-        binary_output = (params.get("binary_data") is True if type(params) is dict
-                         and "binary_data" in params else binary_output)
+        wanted[output["name"]] = (params.get("binary_data") is True if type(params) is dict
+                                  and "binary_data" in params else binary_output)
     matrix = _rows(payload.get("inputs"), binary, max_batch)
-    return InferRequest(matrix, request_id, binary_output)
+    return InferRequest(matrix, request_id, binary_output, tuple(wanted.items()))
 
 
-def infer_answer(name: str, version: str, request_id: str, values: np.ndarray,
-                 binary: bool) -> tuple[bytes, str | None]:
-    """The answer's body, and the JSON header's length when values follow in binary."""
-    output: dict[str, Any] = {"name": OUTPUT, "datatype": "FP64", "shape": [len(values)]}
-    if binary:
-        output["parameters"] = {"binary_data_size": 8 * len(values)}
-    else:
-        output["data"] = values
+def infer_answer(name: str, version: str, request_id: str, tensors: dict[str, np.ndarray],
+                 wanted: tuple[tuple[str, bool], ...]) -> tuple[bytes, str | None]:
+    """The answer's body, and the JSON header's length when values follow in binary (each
+    binary output's bytes in the order of the outputs)."""
+    outputs, blobs = [], []
+    for output_name, binary in wanted:
+        values = tensors[output_name]
+        output: dict[str, Any] = {"name": output_name, "datatype": "FP64",
+                                  "shape": [len(values)]}
+        if binary:
+            output["parameters"] = {"binary_data_size": 8 * len(values)}
+            blobs.append(np.ascontiguousarray(values, "<f8").tobytes())
+        else:
+            output["data"] = values
+        outputs.append(output)
     header = orjson.dumps({"model_name": name, "model_version": version, "id": request_id,
-                           "outputs": [output]}, option=orjson.OPT_SERIALIZE_NUMPY)
-    if not binary:
+                           "outputs": outputs}, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not blobs:
         return header, None
-    return header + np.ascontiguousarray(values, "<f8").tobytes(), str(len(header))
+    return header + b"".join(blobs), str(len(header))
 
 
-def model_metadata(name: str, version: str) -> dict[str, Any]:
+def model_metadata(name: str, version: str, outputs: tuple[str, ...]) -> dict[str, Any]:
     """The model metadata answer: its version, and its input and output tensors."""
     return {"name": name, "versions": [version], "platform": "scikit-learn",
             "inputs": [{"name": INPUT, "datatype": "FP64", "shape": [-1, _N]}],
-            "outputs": [{"name": OUTPUT, "datatype": "FP64", "shape": [-1]}],
+            "outputs": [{"name": o, "datatype": "FP64", "shape": [-1]} for o in outputs],
             "parameters": {"columns": list(FEATURES), "unit": "100,000 USD"}}

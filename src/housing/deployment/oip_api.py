@@ -21,7 +21,14 @@ from flask import Blueprint, Response, g, request
 import housing
 from housing.deployment.api import body_bytes, json_response
 from housing.deployment.holder import LoadedModel
-from housing.deployment.oip import HEADER_LENGTH, infer_answer, model_metadata, parse_infer
+from housing.deployment.oip import (
+    BOUNDS,
+    HEADER_LENGTH,
+    OUTPUT,
+    infer_answer,
+    model_metadata,
+    parse_infer,
+)
 from housing.deployment.predictions import Service, model_or_503, predict_rows, service
 from housing.deployment.requests import RequestError
 
@@ -39,6 +46,11 @@ def served(svc: Service, name: str, version: str | None) -> LoadedModel:
         raise RequestError(404, "unknown version", [{
             "error": f"'{svc.settings.model_name}' serves version {current.version}"}])
     return current
+
+
+def outputs(current: LoadedModel) -> tuple[str, ...]:
+    """The output tensors ``current`` answers: its predictions, and its bounds if any."""
+    return (OUTPUT,) if current.interval_coverage is None else (OUTPUT, *BOUNDS)
 
 
 @v2.get("")
@@ -62,7 +74,7 @@ def ready() -> Response:
 @v2.get("/models/<name>/versions/<version>")
 def metadata(name: str, version: str | None = None) -> Response:
     current = served(service(), name, version)
-    return json_response(model_metadata(current.name, current.version))
+    return json_response(model_metadata(current.name, current.version, outputs(current)))
 
 
 @v2.get("/models/<name>/ready")
@@ -76,13 +88,15 @@ def model_ready(name: str, version: str | None = None) -> Response:
 @v2.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None = None) -> Response:
     svc = service()
-    served(svc, name, version)
+    named = served(svc, name, version)
     parsed = parse_infer(body_bytes(), request.headers.get(HEADER_LENGTH),
                          max_batch=svc.settings.max_batch)
-    current, values = predict_rows(svc, parsed.matrix)
+    parsed.wanted(outputs(named))  # an output this version lacks: 400, before any logging
+    current, (values, lower, upper) = predict_rows(svc, parsed.matrix)
+    tensors = {OUTPUT: values, **({} if lower is None else dict(zip(BOUNDS, (lower, upper))))}
     body, header_length = infer_answer(current.name, current.version,
-                                       parsed.id or g.request_id, values,
-                                       parsed.binary_output)
+                                       parsed.id or g.request_id, tensors,
+                                       parsed.wanted(tuple(tensors)))
     if header_length is None:
         return Response(body, mimetype="application/json")
     response = Response(body, mimetype="application/octet-stream")

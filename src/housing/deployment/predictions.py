@@ -16,6 +16,7 @@ from housing.config import TARGET_UNIT_USD
 from housing.data.production import claimed_batch
 from housing.deployment.holder import LoadedModel, ModelHolder
 from housing.deployment.metrics import Metrics
+from housing.deployment.predict.compiled import Interval
 from housing.deployment.prediction_log import LogFull, PredictionLog
 from housing.deployment.requests import RequestError, predict_matrix
 from housing.deployment.settings import Settings
@@ -71,12 +72,13 @@ def source() -> tuple[str | None, int, str | None, str | None]:
     return batch, offset, None, traffic
 
 
-def predict_rows(svc: Service, rows: np.ndarray) -> tuple[LoadedModel, np.ndarray]:
-    """The current model's predictions for ``rows``, logged before they are answered."""
+def predict_rows(svc: Service, rows: np.ndarray) -> tuple[LoadedModel, Interval]:
+    """The current model's predictions for ``rows`` with their interval bounds (None for a
+    version without them), logged before they are answered."""
     current = model_or_503(svc)
     log = svc.log
     origin = source() if log is not None else None
-    values = current.predict(rows)
+    values, lower, upper = current.predict.predict_interval(rows)
     if log is not None:
         try:
             log.write(request_id=g.request_id, model_version=current.version, rows=rows,
@@ -88,19 +90,28 @@ def predict_rows(svc: Service, rows: np.ndarray) -> tuple[LoadedModel, np.ndarra
                 "error": "the service cannot record predictions now; retry later"}]) from None
     svc.metrics.predicted(request.url_rule.rule, values,
                           current.range_check.outside_counts(rows))
-    return current, values
+    return current, (values, lower, upper)
+
+
+def usd(value: float) -> float:
+    return round(value * TARGET_UNIT_USD, 2)
 
 
 def predict_answer(svc: Service, payload: Any) -> dict[str, Any]:
     """The body of a /predict answer for a parsed JSON payload."""
     rows = predict_matrix(payload, max_batch=svc.settings.max_batch)
-    current, values = predict_rows(svc, rows)
+    current, (values, lower, upper) = predict_rows(svc, rows)
     flags = current.range_check(rows)
+    answers = [{"value": v, "usd": usd(v)} for v in values.tolist()]
+    if lower is not None:
+        for answer, low, high in zip(answers, lower.tolist(), upper.tolist()):
+            answer.update(lower=low, upper=high, lower_usd=usd(low), upper_usd=usd(high))
+    for answer, flag in zip(answers, flags):
+        if flag:
+            answer["out_of_range"] = flag
     return {
         "model": {"name": current.name, "version": current.version},
         "request_id": g.request_id,
-        "predictions": [
-            {"value": v, "usd": round(v * TARGET_UNIT_USD, 2),
-             **({"out_of_range": flag} if flag else {})}
-            for v, flag in zip(values.tolist(), flags)],
+        **({"interval_coverage": current.interval_coverage} if lower is not None else {}),
+        "predictions": answers,
     }

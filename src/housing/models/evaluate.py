@@ -56,6 +56,26 @@ def error_by_decile(y_true, y_pred) -> pd.DataFrame:
     })
 
 
+def interval_metrics(y_true, lower, upper, prediction) -> dict:
+    """Test coverage and mean width of the prediction intervals, overall and per decile of
+    the predicted value (where a district's difficulty shows), rounded to 6 decimals."""
+    frame = pd.DataFrame({"covered": (y_true >= lower) & (y_true <= upper),
+                          "width": np.asarray(upper, float) - np.asarray(lower, float)})
+    frame["decile"] = pd.qcut(pd.Series(prediction).rank(method="first"), 10,
+                              labels=range(1, 11)).astype(int).to_numpy()
+    by = frame.groupby("decile")
+    deciles = pd.DataFrame({"decile": range(1, 11),
+                            "coverage": by["covered"].mean().round(6).to_numpy(),
+                            "mean_width": by["width"].mean().round(6).to_numpy()})
+    return {
+        "coverage": round(float(frame["covered"].mean()), 6),
+        "mean_width": round(float(frame["width"].mean()), 6),
+        "width_ratio": round(float(deciles["mean_width"].max() / deciles["mean_width"].min()), 6),
+        "by_decile": {str(d): {"coverage": c, "mean_width": w}
+                      for d, c, w in deciles.itertuples(index=False)},
+    }
+
+
 def residual_histogram(y_true, y_pred, *, bins: int) -> pd.DataFrame:
     """Counts of residuals (predicted − actual) in equal-width bins."""
     residual = np.asarray(y_pred, float) - np.asarray(y_true, float)
@@ -116,10 +136,12 @@ def run(params: EvaluateParams, paths: EvaluatePaths) -> dict:
     model = read_joblib(paths.model)
     train, test = pd.read_parquet(paths.train), pd.read_parquet(paths.test)
     X_test, y_test = test[list(FEATURES)], test[TARGET].to_numpy(dtype=float)
-    y_pred = model.predict(X_test)
 
+    y_pred, lower, upper = model[-1].predict_interval(model[:-1].transform(X_test))
+    interval = {"target": model[-1].coverage, **interval_metrics(y_test, lower, upper, y_pred)}
     metrics = {
         "model": regression_metrics(y_test, y_pred),
+        "interval": interval,
         "baselines": {name: regression_metrics(y_test, pred)
                       for name, pred in baseline_predictions(train, test).items()},
         "test_rows": len(test),
@@ -132,11 +154,15 @@ def run(params: EvaluateParams, paths: EvaluatePaths) -> dict:
     write_csv(residual_histogram(y_test, y_pred, bins=params.residual_bins),
               paths.plots_dir / "residuals.csv")
     write_csv(deciles, paths.plots_dir / "error_by_decile.csv")
+    write_csv(pd.DataFrame([{"decile": int(d), **v} for d, v in interval["by_decile"].items()]),
+              paths.plots_dir / "interval_by_decile.csv")
     write_csv(importance, paths.plots_dir / "feature_importance.csv")
     save_figures(paths.figures_dir, y_true=y_test, y_pred=y_pred, deciles=deciles,
                  importance=importance)
     write_json(metrics, paths.metrics)
-    logger.info("test RMSE %.4f (mean baseline %.4f, linear %.4f)", metrics["model"]["rmse"],
+    logger.info("test RMSE %.4f (mean baseline %.4f, linear %.4f); %.0f%% intervals cover "
+                "%.2f%%, mean width %.4f", metrics["model"]["rmse"],
                 metrics["baselines"]["mean"]["rmse"],
-                metrics["baselines"]["linear_regression"]["rmse"])
+                metrics["baselines"]["linear_regression"]["rmse"], 100 * interval["target"],
+                100 * interval["coverage"], interval["mean_width"])
     return metrics

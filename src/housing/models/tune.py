@@ -17,6 +17,7 @@ import pandas as pd
 from housing.config import ROW_ID, TARGET, TunePaths, optuna_storage
 from housing.io import file_md5, read_joblib, read_json, write_joblib, write_json
 from housing.models import study
+from housing.models.intervals import IntervalRegressor
 from housing.models.metrics import rmse
 from housing.models.spaces import ENSEMBLE, build_regressor, stable_hyper, suggest_params
 from housing.params import TuneParams
@@ -67,7 +68,8 @@ def study_name_for(family: str, params: TuneParams, data_md5: str,
     training data, the warm start and the tuning code."""
     code = b"".join(Path(__file__).with_name(f).read_bytes()
                     for f in ("spaces.py", "tune.py", "study.py", "lgbm.py"))
-    key = json.dumps([family, params.model_dump(mode="json"), data_md5,
+    search = params.model_dump(mode="json", exclude={"interval_coverage"})  # after the search
+    key = json.dumps([family, search, data_md5,
                       hashlib.md5(code).hexdigest()] + ([warm] if warm else []),
                      sort_keys=True).encode()
     return f"housing-{family}-{hashlib.sha256(key).hexdigest()[:12]}"
@@ -186,7 +188,7 @@ def fit_ensemble(members: dict[str, dict], X: pd.DataFrame, y: np.ndarray, param
     blended = (oof * weights).sum(axis=1)  # not a BLAS matmul: the same bits on every CPU
     fold_rmse = [rmse(y[idx], blended[idx]) for _, idx in folds.split(X)]
     regressor = portable(VotingRegressor(estimators, weights=weights.tolist()).fit(X, y))
-    return regressor, weights, float(np.mean(fold_rmse)), float(np.std(fold_rmse))
+    return regressor, weights, float(np.mean(fold_rmse)), float(np.std(fold_rmse)), blended
 
 
 def portable(regressor):
@@ -234,15 +236,22 @@ def training_threads(n: int) -> Iterator[None]:
         yield
 
 
-def refit(found: dict[str, dict], X: pd.DataFrame, y: pd.Series, params: TuneParams):
-    """The final regressor on the whole training set: the blend of every family's best, or
-    the one family's best; with its cross-validated RMSE and the blend's weights."""
+def refit(found: dict[str, dict], X: pd.DataFrame, y: np.ndarray, params: TuneParams):
+    """The final regressor on the whole training set (the blend of every family's best, or
+    the one family's best) inside its conformal interval; with its cross-validated RMSE
+    and the blend's weights."""
     if params.model == ENSEMBLE:
-        regressor, weights, cv_mean, cv_std = fit_ensemble(found, X, y, params)
-        return regressor, cv_mean, cv_std, dict(zip(params.families, weights.tolist()))
-    only = found[params.model]
-    regressor = portable(build_regressor(params.model, only["params"], params).fit(X, y))
-    return regressor, only["cv_rmse_mean"], only["cv_rmse_std"], {params.model: 1.0}
+        regressor, weights, cv_mean, cv_std, oof = fit_ensemble(found, X, y, params)
+        blend = dict(zip(params.families, weights.tolist()))
+    else:
+        only = found[params.model]
+        regressor = portable(build_regressor(params.model, only["params"], params).fit(X, y))
+        cv_mean, cv_std, blend = only["cv_rmse_mean"], only["cv_rmse_std"], {params.model: 1.0}
+        oof = only["oof"] if only.get("oof") is not None \
+            else cross_validate(params.model, only["params"], X, y, params).oof
+    model = IntervalRegressor(regressor, coverage=params.interval_coverage).fit(
+        X, y, oof=oof, folds=cv_folds(params))
+    return model, cv_mean, cv_std, blend
 
 
 def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,

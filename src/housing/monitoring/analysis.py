@@ -25,6 +25,7 @@ from housing.data.validate import validation_problems
 from housing.io import write_csv, write_json, write_parquet
 from housing.models.metrics import rmse
 from housing.monitoring import quality
+from housing.monitoring.coverage import PREDICTION, realized_coverage, with_predictions
 from housing.monitoring.quarantine import Gate, write_gate
 from housing.monitoring.rules import (
     BatchFindings,
@@ -36,7 +37,6 @@ from housing.params import MonitorParams
 
 logger = logging.getLogger(__name__)
 
-PREDICTION = "prediction"
 DRIFT_METHODS = ("kolmogorov_smirnov", "jensen_shannon", "wasserstein")
 
 
@@ -44,11 +44,13 @@ class Monitors:
     """The data-quality profile and NannyML calculators, fitted once on the reference."""
 
     def __init__(self, reference: pd.DataFrame, params: MonitorParams,
-                 ranges: dict[str, dict[str, float]] | None = None):
+                 ranges: dict[str, dict[str, float]] | None = None,
+                 coverage_target: float | None = None):
         import nannyml as nml
         from nannyml.thresholds import ConstantThreshold
 
         chunk_size = self.chunk_size = params.chunk_size
+        self.coverage_target = coverage_target  # of the version's intervals, if any
         self.profile = quality.profile(reference, ranges)
         self.quality_rule = quality.QualityRule(max_outside_share=params.max_outside_share,
                                                 max_missing_share=params.max_missing_share,
@@ -85,6 +87,8 @@ class Monitors:
             realized = rmse(labelled[TARGET], labelled[PREDICTION])
         finding = BatchFindings(batch=batch, rows=len(rows), estimated_rmse=estimated,
                                 realized_rmse=realized, drifted_features=drifted,
+                                coverage=realized_coverage(rows),
+                                coverage_target=self.coverage_target,
                                 multivariate_alert=multivariate_alert,
                                 quality=tuple(f.message for f in found),
                                 outside_share=outside, released=released)
@@ -171,6 +175,7 @@ def batch_details(monitors: Monitors, new: pd.DataFrame, released: dict[str, str
             "realized_rmse": None if finding.realized_rmse is None
             else round(finding.realized_rmse, 6),
             "labelled_rows": int(rows[TARGET].notna().sum()),
+            "coverage": None if finding.coverage is None else round(finding.coverage, 6),
             "drifted_features": list(finding.drifted_features),
             "multivariate_alert": finding.multivariate_alert,
             "outside_share": round(finding.outside_share, 6),
@@ -203,12 +208,13 @@ def judge_new(params: MonitorParams, paths: MonitorPaths, *, model_name: str, ve
     the summary's findings); snapshot what is accepted and record what is quarantined."""
     reference, model, ranges = production_reference(model_name, version)
     reference_rmse = rmse(reference[TARGET], reference[PREDICTION])
-    new = new.assign(**{PREDICTION: model.predict(new[list(FEATURES)])})
+    new, target = with_predictions(model, new)
     batches, details, digests = batch_details(
-        Monitors(reference, params, ranges), new, {b["batch"]: b["md5"] for b in gate.released})
+        Monitors(reference, params, ranges, target), new,
+        {b["batch"]: b["md5"] for b in gate.released})
     verdict = retrain_verdict(batches, reference_rmse, params)
     for judged in verdict.batches:
-        details[judged.batch].update(status=judged.status,
+        details[judged.batch].update(status=judged.status, coverage_alert=judged.coverage_alert,
                                      estimate_reliable=judged.estimate_reliable)
     labelled, refused = labelled_batches(new, verdict, details)
     accepted = accepted_batches(gate.accepted, labelled, verdict)
@@ -225,11 +231,13 @@ def judge_new(params: MonitorParams, paths: MonitorPaths, *, model_name: str, ve
     write_csv(pd.DataFrame([{"batch": k, "estimated_rmse": v["estimated_rmse"],
                              "realized_rmse": v["realized_rmse"],
                              "reference_rmse": round(reference_rmse, 6),
-                             "drifted_features": len(v["drifted_features"])}
+                             "drifted_features": len(v["drifted_features"]),
+                             "coverage": v["coverage"]}
                             for k, v in details.items()]), paths.plots)
     return accepted, quarantined, {
         "reference_rmse": round(reference_rmse, 6),
         "rmse_bar": round(rmse_bar(reference_rmse, params), 6), "batches": details,
+        "coverage_target": target,
         "reference_map": map_points(reference), "retrain": accepted != gate.accepted,
         "alert": verdict.retrain, "quarantined": list(verdict.quarantined),
         "reasons": reasons, "rows_analysed": len(new)}
@@ -258,7 +266,8 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
         summary.update(found)
     if not paths.plots.exists():
         write_csv(pd.DataFrame(columns=["batch", "estimated_rmse", "realized_rmse",
-                                        "reference_rmse", "drifted_features"]), paths.plots)
+                                        "reference_rmse", "drifted_features", "coverage"]),
+                  paths.plots)
     paths.accepted_dir.mkdir(parents=True, exist_ok=True)
     if not paths.warm_start.exists():
         write_json({}, paths.warm_start)

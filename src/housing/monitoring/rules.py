@@ -6,8 +6,10 @@ Each batch gets one status:
 - "data quality": the batch is wrong rather than different (housing.monitoring.quality).
   It is quarantined: never accepted into training, with or without labels, and it calls
   for no retraining, until an operator releases it (``housing quarantine release``).
-- "drift": a shift calls for retraining (drifting features, realized RMSE, or DLE's
-  estimated RMSE when the estimate is reliable).
+- "drift": a shift calls for retraining: drifting features, realized RMSE, DLE's
+  estimated RMSE when the estimate is reliable, or, on labelled rows, prediction
+  intervals that cover less than the version's target by more than
+  ``max_coverage_shortfall`` (the intervals no longer mean what they say).
 - "ok": nothing calls for retraining.
 
 DLE's estimate is reliable only while the batch stays inside the reference's support
@@ -38,6 +40,8 @@ class BatchFindings:
     quality: tuple[str, ...] = ()  # data-quality findings, one sentence each
     outside_share: float = 0.0     # rows outside the reference's support
     released: bool = False         # an operator released it from quarantine
+    coverage: float | None = None  # labelled rows inside their prediction interval
+    coverage_target: float | None = None  # what the version's intervals are calibrated to
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class BatchVerdict:
     status: str
     estimate_reliable: bool
     reasons: tuple[str, ...] = ()
+    coverage_alert: bool = False  # its intervals cover less than the target allows
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,14 @@ def estimate_reliable(findings: BatchFindings, rule: MonitorParams) -> bool:
 def rmse_bar(reference_rmse: float, rule: MonitorParams) -> float:
     """The RMSE above which a batch calls for retraining."""
     return reference_rmse * (1.0 + rule.max_rmse_increase)
+
+
+def coverage_floor(findings: BatchFindings, rule: MonitorParams) -> float | None:
+    """The coverage below which a labelled batch calls for retraining (None when the
+    batch has no measured coverage)."""
+    if findings.coverage is None or findings.coverage_target is None:
+        return None
+    return findings.coverage_target - rule.max_coverage_shortfall
 
 
 def judge(findings: BatchFindings, reference_rmse: float, rule: MonitorParams) -> BatchVerdict:
@@ -92,12 +105,19 @@ def judge(findings: BatchFindings, reference_rmse: float, rule: MonitorParams) -
     if len(findings.drifted_features) >= rule.min_drifted_features:
         alerts.append(f"{name}: drift in {len(findings.drifted_features)} features "
                       f"({', '.join(findings.drifted_features)})")
+    floor = coverage_floor(findings, rule)
+    coverage_alert = floor is not None and findings.coverage < floor
+    if coverage_alert:
+        alerts.append(f"{name}: interval coverage {findings.coverage:.1%} < {floor:.1%} "
+                      f"(target {findings.coverage_target:.0%} - "
+                      f"{rule.max_coverage_shortfall:.0%})")
     if rule.use_multivariate and findings.multivariate_alert:
         alerts.append(f"{name}: multivariate (PCA reconstruction) drift")
     if not reliable and not alerts and findings.realized_rmse is None:
         reasons.append(f"{name}: no evidence either way without a reliable estimate: the "
                        "decision waits for its labels")
-    return BatchVerdict(name, DRIFT if alerts else OK, reliable, (*alerts, *reasons))
+    return BatchVerdict(name, DRIFT if alerts else OK, reliable, (*alerts, *reasons),
+                        coverage_alert)
 
 
 def retrain_verdict(batches: list[BatchFindings], reference_rmse: float,

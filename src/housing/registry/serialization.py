@@ -11,6 +11,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     "housing.features.transformers.GeoFeatures",
     "housing.features.transformers.HouseholdRatios",
     "housing.features.transformers.LogFeatures",
+    "housing.models.intervals.IntervalRegressor",
     "housing.models.lgbm.LightGBMRegressor",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",

@@ -28,3 +28,21 @@ def test_error_by_decile_covers_every_decile():
 def test_residual_histogram_counts_every_row():
     hist = residual_histogram(np.zeros(500), np.linspace(-1, 1, 500), bins=20)
     assert hist["count"].sum() == 500 and len(hist) == 20
+
+
+def test_interval_metrics_give_coverage_width_and_each_decile_of_the_prediction():
+    from housing.models.evaluate import interval_metrics
+
+    prediction = np.linspace(1, 5, 100)
+    y = prediction.copy()
+    y[::10] += 10  # one row in ten falls outside
+    half = prediction / 10  # width grows with the prediction
+    found = interval_metrics(y, prediction - half, prediction + half, prediction)
+    assert found["coverage"] == 0.9
+    assert found["mean_width"] == pytest.approx(np.mean(2 * half), abs=1e-6)
+    deciles = found["by_decile"]
+    assert list(deciles) == [str(d) for d in range(1, 11)]
+    assert all(d["coverage"] == 0.9 for d in deciles.values())
+    assert deciles["10"]["mean_width"] > deciles["1"]["mean_width"]
+    assert found["width_ratio"] == pytest.approx(
+        deciles["10"]["mean_width"] / deciles["1"]["mean_width"], abs=1e-6)

@@ -11,7 +11,7 @@ from housing.params import MonitorParams
 RULE = MonitorParams(chunk_size=1000, ks_threshold=0.07, max_rmse_increase=0.1,
                      min_drifted_features=2, use_multivariate=True, max_outside_share=0.02,
                      max_missing_share=0.01, max_mode_share=0.5, dle_max_outside_share=0.05,
-                     detail_batches=30)
+                     detail_batches=30, max_coverage_shortfall=0.05)
 REF = 0.50
 
 
@@ -30,6 +30,7 @@ def test_quiet_batch_does_not_retrain():
     (batch(realized_rmse=0.60), "realized RMSE"),
     (batch(drifted_features=("MedInc", "Latitude")), "drift in 2 features"),
     (batch(multivariate_alert=True), "multivariate"),
+    (batch(coverage=0.80, coverage_target=0.9), "interval coverage 80.0% < 85.0%"),
 ])
 def test_each_alert_retrains(findings, needle):
     verdict = retrain_verdict([batch(batch="quiet"), findings], REF, RULE)
@@ -40,9 +41,21 @@ def test_each_alert_retrains(findings, needle):
     batch(estimated_rmse=0.549),                      # within +10%
     batch(realized_rmse=0.55),                        # exactly the bar is not above it
     batch(drifted_features=("MedInc",)),              # fewer than min_drifted_features
+    batch(coverage=0.86, coverage_target=0.9),        # short of the target by < 5 points
+    batch(coverage=0.5),                              # a version without intervals
 ])
 def test_below_thresholds_does_not_retrain(findings):
     assert not retrain_verdict([findings], REF, RULE).retrain
+
+
+def test_low_coverage_is_its_own_signal_on_the_batch():
+    verdict = retrain_verdict([batch(batch="low", coverage=0.7, coverage_target=0.9),
+                               batch(batch="fine", coverage=0.9, coverage_target=0.9)],
+                              REF, RULE)
+    low, fine = verdict.batches
+    assert low.coverage_alert and low.status == "drift"
+    assert low.reasons == ("low: interval coverage 70.0% < 85.0% (target 90% - 5%)",)
+    assert not fine.coverage_alert and fine.status == "ok"
 
 
 def test_multivariate_can_be_switched_off():

@@ -59,7 +59,8 @@ def predict():
         values = {f: request.form.get(f, "") for f in FEATURES}
         try:
             body = predict_answer(service(), form_payload(values))
-            result = body["predictions"][0] | {"model": body["model"]}
+            result = body["predictions"][0] | {"model": body["model"],
+                                               "coverage": body.get("interval_coverage")}
         except RequestError as err:
             errors, general = field_errors(err.details)
             general, status = [err.error, *general], err.status

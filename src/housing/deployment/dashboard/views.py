@@ -126,6 +126,7 @@ def monitoring_view(report: dict[str, Any]) -> dict[str, Any]:
             "reliable": bool(batch.get("estimate_reliable", True)),
             "outside": float(batch.get("outside_share", 0.0)),
             "estimated": batch.get("estimated_rmse"), "realized": batch.get("realized_rmse"),
+            "coverage": batch.get("coverage"), "coverage_alert": bool(batch.get("coverage_alert")),
             "drifted": list(batch.get("drifted_features", [])),
             "ks": ks, "chart": drift_bars(ks, threshold, label=f"Drift of batch {name}")})
     chart = rmse_chart([(b["name"], b["estimated"], b["realized"]) for b in batches],
@@ -143,4 +144,6 @@ def monitoring_view(report: dict[str, Any]) -> dict[str, Any]:
             "dle_bound": float(params.get("dle_max_outside_share", 0.0)),
             "threshold": threshold, "reference_rmse": reference, "bar": bar,
             "max_rmse_increase": float(params.get("max_rmse_increase", 0.0)),
+            "coverage_target": report.get("coverage_target"),
+            "max_coverage_shortfall": float(params.get("max_coverage_shortfall", 0.0)),
             "batches": batches, "rmse_chart": chart}

@@ -36,11 +36,15 @@ import pandas as pd
 
 from housing.config import FEATURES
 from housing.deployment.predict.features import ArrayFeatures, UnsupportedFeatures
+from housing.models.intervals import IntervalRegressor, pipeline_interval
 
 logger = logging.getLogger(__name__)
 
 TOLERANCE = 1e-9
 Predict = Callable[[np.ndarray], np.ndarray]
+# (prediction, lower, upper) for raw rows; the bounds are None for a version without them.
+Interval = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
+PredictInterval = Callable[[np.ndarray], Interval]
 # A member's native (lleaves) trees, or None to run it on LightGBM's predictor.
 Native = Callable[[object], Predict | None]
 
@@ -65,6 +69,8 @@ def tree_members(regressor) -> list:
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.ensemble import VotingRegressor
 
+    if isinstance(regressor, IntervalRegressor):
+        return tree_members(regressor.regressor_)
     if isinstance(regressor, TransformedTargetRegressor):
         return tree_members(regressor.regressor_)
     if isinstance(regressor, VotingRegressor):
@@ -81,6 +87,8 @@ def compile_regressor(regressor, native: Native | None = None
 
     from housing.models.lgbm import LightGBMRegressor
 
+    if isinstance(regressor, IntervalRegressor):  # its point prediction; the bounds are
+        return compile_regressor(regressor.regressor_, native)  # added by compile_pipeline
     if isinstance(regressor, TransformedTargetRegressor):
         inner, n, runtimes = compile_regressor(regressor.regressor_, native)
         inverse = regressor.inverse_func
@@ -122,6 +130,7 @@ class ServedPredict:
     predict: Predict
     reason: str = ""           # why the Pipeline serves, when it does
     trees: tuple[str, ...] = ()  # each tree member's runtime: lleaves or lightgbm
+    predict_interval: PredictInterval | None = None  # the prediction with its bounds
 
     @property
     def native(self) -> bool:
@@ -138,6 +147,52 @@ def pipeline_predict(pipeline) -> Predict:
         pipeline.predict(pd.DataFrame(rows, columns=list(FEATURES))), dtype=float)
 
 
+def pipeline_predict_interval(pipeline) -> PredictInterval:
+    """The Pipeline's own prediction and bounds (None without an interval), from a float
+    matrix."""
+    def predict_interval(rows: np.ndarray) -> Interval:
+        frame = pd.DataFrame(rows, columns=list(FEATURES))
+        found = pipeline_interval(pipeline, frame)
+        if found is None:
+            return np.asarray(pipeline.predict(frame), dtype=float), None, None
+        return found
+    return predict_interval
+
+
+def with_bounds(features: ArrayFeatures, trees: Predict, bounds: IntervalRegressor | None,
+                slow: PredictInterval) -> PredictInterval:
+    """The compiled prediction and its bounds: the trees' point and ``bounds.half_width``
+    on the same feature matrix; rows with a non-finite feature take the Pipeline's."""
+    def on_trees(X: np.ndarray) -> Interval:
+        point = trees(X)
+        if bounds is None:
+            return point, None, None
+        half = bounds.half_width(X, point)
+        return point, point - half, point + half
+
+    def predict_interval(rows: np.ndarray) -> Interval:
+        X = features.transform(rows)
+        finite = np.isfinite(X).all(axis=1)
+        if finite.all():
+            return on_trees(X)
+        parts = [np.empty(len(rows)) for _ in range(3)]
+        for mask, found in ((finite, on_trees(X[finite]) if finite.any() else None),
+                            (~finite, slow(rows[~finite]))):
+            for part, values in zip(parts, found or ()):
+                if values is not None:
+                    part[mask] = values
+        return parts[0], *((parts[1], parts[2]) if bounds is not None else (None, None))
+    return predict_interval
+
+
+def largest_difference(got: Interval, expected: Interval) -> float:
+    """The largest absolute difference between two predictions with their bounds."""
+    if (got[1] is None) != (expected[1] is None):
+        return float("inf")
+    pairs = zip(got, expected) if got[1] is not None else [(got[0], expected[0])]
+    return max(float(np.max(np.abs(a - b))) for a, b in pairs)
+
+
 def compile_pipeline(pipeline, check_rows: np.ndarray, native: Native | None = None
                      ) -> ServedPredict:
     """The served predict: array features and compiled trees (lleaves where ``native``
@@ -146,34 +201,31 @@ def compile_pipeline(pipeline, check_rows: np.ndarray, native: Native | None = N
     if hasattr(pipeline[-1], "n_jobs") and pipeline[-1].n_jobs not in (None, 0, 1):
         pipeline[-1].set_params(n_jobs=1)  # one request, one core: threads only add overhead
     slow = pipeline_predict(pipeline)
+    slow_interval = pipeline_predict_interval(pipeline)
     try:
         features = ArrayFeatures(pipeline[:-1], FEATURES)
         trees, n_trees, runtimes = compile_regressor(pipeline[-1], native)
     except (Unsupported, UnsupportedFeatures, ImportError) as err:
         logger.warning("serving the Pipeline: %s", err)
-        return ServedPredict("pipeline", None, slow, reason=str(err))
+        return ServedPredict("pipeline", None, slow, reason=str(err),
+                             predict_interval=slow_interval)
+    bounds = pipeline[-1] if isinstance(pipeline[-1], IntervalRegressor) else None
+    fast_interval = with_bounds(features, trees, bounds, slow_interval)
 
     def fast(rows: np.ndarray) -> np.ndarray:
-        X = features.transform(rows)
-        finite = np.isfinite(X).all(axis=1)
-        if finite.all():
-            return trees(X)
-        out = np.empty(len(rows))
-        out[finite] = trees(X[finite]) if finite.any() else 0.0
-        out[~finite] = slow(rows[~finite])
-        return out
+        return fast_interval(rows)[0]
 
     try:
-        got, expected = fast(check_rows), slow(check_rows)
-        diff = float(np.max(np.abs(got - expected)))
+        diff = largest_difference(fast_interval(check_rows), slow_interval(check_rows))
     except Exception as err:  # a runtime that fails on the check rows is not served
         logger.exception("compiled predict failed its check")
-        return ServedPredict("pipeline", None, slow, reason=f"check failed: {err}")
+        return ServedPredict("pipeline", None, slow, reason=f"check failed: {err}",
+                             predict_interval=slow_interval)
     if not diff <= TOLERANCE:
         logger.warning("compiled predict differs from the Pipeline by %.3g (> %g): serving "
                        "the Pipeline", diff, TOLERANCE)
-        return ServedPredict("pipeline", diff, slow,
+        return ServedPredict("pipeline", diff, slow, predict_interval=slow_interval,
                              reason=f"differs from the Pipeline by {diff:.3g}")
     logger.info("serving %d trees compiled on %s (max diff from the Pipeline %.3g on %d "
                 "rows)", n_trees, "+".join(runtimes), diff, len(check_rows))
-    return ServedPredict("compiled", diff, fast, trees=runtimes)
+    return ServedPredict("compiled", diff, fast, trees=runtimes, predict_interval=fast_interval)

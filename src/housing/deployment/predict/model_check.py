@@ -12,6 +12,7 @@ served only after every such array is in range:
 - scikit-learn's Tree: the same rules over its node arrays;
 - LightGBM's text model: field by field, known keys only, no linear trees, no
   categorical splits, consistent ``tree_sizes`` (predict/lgbm_text);
+- the prediction interval: a finite, positive quantile and a finite scale model;
 - a KDTree (the neighbour features): its index array a permutation of its rows and its
   nodes' ranges inside it.
 
@@ -108,6 +109,27 @@ def check_kd_tree(tree, what: str) -> None:
         raise UnsafeModel(f"{what}: node bounds of shape {bounds.shape}")
 
 
+def check_interval(model, what: str) -> None:
+    """An interval's numbers: a positive finite quantile, a finite linear scale model over
+    the features, the prediction and its log."""
+    quantile = getattr(model, "quantile_", None)
+    if not isinstance(quantile, float) or not (0 < quantile < 1e6):
+        raise UnsafeModel(f"{what}: the interval's quantile is not a positive number")
+    coef = np.asarray(getattr(model.scale_, "coef_", None), dtype=float)
+    intercept = np.asarray(getattr(model.scale_, "intercept_", None), dtype=float)
+    n = int(model.n_features_in_) + 2
+    if coef.shape != (n,) or intercept.shape != () \
+            or not np.all(np.isfinite(coef)) or not np.isfinite(intercept):
+        raise UnsafeModel(f"{what}: the interval's scale model is not {n} finite "
+                          "coefficients and an intercept")
+    low, high = (np.asarray(getattr(model, a, None), dtype=float) for a in ("low_", "high_"))
+    sigma_max = getattr(model, "sigma_max_", None)
+    if low.shape != (n,) or high.shape != (n,) or not np.all(low <= high) \
+            or not isinstance(sigma_max, float) or not 0 < sigma_max < 1e6:
+        raise UnsafeModel(f"{what}: the interval's input range or widest sigma is not "
+                          "numbers")
+
+
 def check_model(model: Any) -> None:
     """Walk ``model`` (a Pipeline and everything it holds) and check every tree and index
     it contains; UnsafeModel names the first problem."""
@@ -116,6 +138,7 @@ def check_model(model: Any) -> None:
     from sklearn.neighbors import KDTree
     from sklearn.tree._tree import Tree
 
+    from housing.models.intervals import IntervalRegressor
     from housing.models.lgbm import LightGBMRegressor
 
     seen: set[int] = set()
@@ -130,6 +153,8 @@ def check_model(model: Any) -> None:
             if hasattr(obj, "_predictors"):
                 check_hist_gradient_boosting(obj, where)
             continue
+        if isinstance(obj, IntervalRegressor):
+            check_interval(obj, where)  # then on into its regressor
         if isinstance(obj, TreePredictor):
             raise UnsafeModel(f"{where}: tree nodes outside a HistGradientBoosting model")
         if isinstance(obj, LightGBMRegressor):

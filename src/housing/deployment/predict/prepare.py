@@ -87,8 +87,12 @@ def prepare(model: Any, ranges: dict[str, dict[str, float]],
     if build and tree_cache is not None:
         build_libraries(model, tree_cache)
     predict = compile_pipeline(model, check_rows(ranges), cached_native(tree_cache))
-    values = predict(check_rows(ranges, n=64))
+    values, lower, upper = predict.predict_interval(check_rows(ranges, n=64))
     if values.shape != (64,) or not np.all(np.isfinite(values)):
         raise ValueError("the version predicts something else than one finite number "
                          "per row")
+    if lower is not None and not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))
+                                  and np.all(lower <= values) and np.all(values <= upper)):
+        raise ValueError("the version's intervals are not finite bounds around its "
+                         "predictions")
     return predict

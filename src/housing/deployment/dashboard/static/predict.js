@@ -1,5 +1,5 @@
 // The prediction form: posts the fields as JSON to /predict (the API clients' endpoint),
-// shows the answer in dollars, and puts each of the API's error details beside the field it
+// shows the answer and its interval in dollars, and puts each of the API's error details beside the field it
 // names. Without this script the form posts to /ui/predict and the server renders the same.
 "use strict";
 (function () {
@@ -10,6 +10,7 @@
   const result = document.getElementById("result");
   const usd = document.getElementById("usd");
   const modelLine = document.getElementById("result-model");
+  const interval = document.getElementById("interval");
   const flags = document.getElementById("result-flags");
 
   function value(raw) {
@@ -66,7 +67,12 @@
     }
     const answer = body.predictions[0];
     usd.dataset.usd = String(answer.usd);
-    usd.textContent = answer.usd.toLocaleString("en-US", { style: "currency", currency: "USD" });
+    const dollars = (v) => v.toLocaleString("en-US", { style: "currency", currency: "USD" });
+    usd.textContent = dollars(answer.usd);
+    const bounded = answer.lower_usd !== undefined;
+    interval.textContent = bounded ? Math.round(100 * body.interval_coverage) + "% interval: "
+      + dollars(answer.lower_usd) + " to " + dollars(answer.upper_usd) : "";
+    interval.hidden = !bounded;
     modelLine.textContent = "model " + body.model.name + " version " + body.model.version;
     flags.textContent = answer.out_of_range
       ? "outside the training range: " + answer.out_of_range.join(", ") : "";

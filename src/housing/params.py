@@ -135,6 +135,7 @@ class RegisterParams(StageParams):
     max_rmse: Annotated[Float, Field(gt=0)]
     min_r2: Annotated[Float, Field(le=1)]
     min_improvement: Annotated[Float, Field(ge=0)]
+    min_live_rows: Annotated[Int, Field(ge=0)]
 
 
 with warnings.catch_warnings():

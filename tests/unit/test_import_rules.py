@@ -90,8 +90,8 @@ def test_a_stage_importing_the_service_or_the_tools_is_caught():
 # holder and the contract; predicting for a request and auth; the blueprints; the app.
 # No room hands a function to another: a higher room imports what it calls.
 SERVICE_LAYERS: list[set[str]] = [
-    {"metrics", "fork_safety"},
-    {"deployment", "settings", "contract", "sessions", "log_shipper", "predict"},
+    {"metrics", "fork_safety", "log_lines"},
+    {"deployment", "settings", "contract", "sessions", "log_shipper", "predict", "shadow"},
     {"requests", "known_good", "prediction_log"},
     {"holder", "openapi", "oip"},
     {"predictions", "auth"},

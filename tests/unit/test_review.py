@@ -52,7 +52,7 @@ def test_gate_line_names_the_decision(monkeypatch):
     monkeypatch.setattr(store, "version_by_alias", lambda name, alias: Version)
     lines = review.production_section({"rmse": 0.38, "r2": 0.86},
                                       RegisterParams(max_rmse=0.5, min_r2=0.75,
-                                                     min_improvement=0.0))
+                                                     min_improvement=0.0, min_live_rows=0))
     assert lines[0].startswith("| metric | production (version 3) |")
     assert "| rmse | 0.4000 | 0.3800 | -0.0200 |" in lines
     assert "Release gate: **would promote**." in lines

@@ -67,6 +67,15 @@ def claimed_batch(header: str) -> tuple[str, int]:
     return name, int(offset) if sep else 0
 
 
+# What the service logged beside each row: the version that answered and its prediction,
+# and the shadow challenger's where the request was shadowed (deployment.shadow).
+# The log's field -> the frame's column.
+SERVED_FIELDS = {"model_version": "served_version", "prediction": "served_prediction",
+                 "challenger_version": "challenger_version",
+                 "challenger_prediction": "challenger_prediction"}
+SERVED = tuple(SERVED_FIELDS.values())
+
+
 def read_batch_files(production_dir: Path) -> pd.DataFrame:
     """Every data/production/batches/<batch>.parquet, with its batch name."""
     frames = [pd.read_parquet(path).assign(**{BATCH: check_batch_name(path.stem)})
@@ -75,9 +84,13 @@ def read_batch_files(production_dir: Path) -> pd.DataFrame:
 
 
 class _LoggedRowBase(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)  # request id, version, prediction
+    model_config = ConfigDict(extra="ignore", frozen=True)  # request id
 
     row: int = Field(ge=0, lt=MAX_OFFSET)
+    model_version: str | None = Field(None, max_length=16)
+    prediction: FiniteFloat | None = None
+    challenger_version: str | None = Field(None, max_length=16)
+    challenger_prediction: FiniteFloat | None = None
     timestamp: str = ""
     batch: str | None = Field(None, pattern=f"^{BATCH_NAME.pattern}$")
     offset: int = Field(0, ge=0, lt=MAX_OFFSET)
@@ -130,12 +143,13 @@ def read_prediction_log(predictions_dir: Path) -> tuple[pd.DataFrame, int]:
                 continue
             batch, record_id = _record(line, f"{path.name}:{number}")
             rows.append({RECORD_ID: record_id, **{f: getattr(line, f) for f in FEATURES},
-                         BATCH: batch})
+                         BATCH: batch,
+                         **{c: getattr(line, f) for f, c in SERVED_FIELDS.items()}})
     if bad:
         logger.warning("prediction log: skipped %d unreadable lines", bad)
     if synthetic:
         logger.info("prediction log: left out %d rows marked as test traffic", synthetic)
-    return (pd.DataFrame(rows) if rows else _empty()), bad
+    return (pd.DataFrame(rows) if rows else _empty(served=True)), bad
 
 
 def read_labels(production_dir: Path) -> pd.DataFrame:
@@ -150,15 +164,20 @@ def production_frame(production_dir: Path, predictions_dir: Path) -> tuple[pd.Da
     """All production rows (record_id, features, batch) with their label where one exists,
     and the number of unreadable prediction-log lines skipped."""
     logged, bad_lines = read_prediction_log(predictions_dir)
-    rows = pd.concat([read_batch_files(production_dir), logged],
+    rows = pd.concat([read_batch_files(production_dir), logged.drop(columns=list(SERVED))],
                      ignore_index=True).drop_duplicates(RECORD_ID, keep="first")
+    # what the service answered (and its challenger in shadow), for every logged record
+    served = logged[[RECORD_ID, *SERVED]].drop_duplicates(RECORD_ID, keep="first")
+    rows = rows.merge(served, on=RECORD_ID, how="left")
     return rows.merge(read_labels(production_dir), on=RECORD_ID, how="left"), bad_lines
 
 
-def _empty() -> pd.DataFrame:
+def _empty(served: bool = False) -> pd.DataFrame:
     return pd.DataFrame({RECORD_ID: pd.Series(dtype=str),
                          **{f: pd.Series(dtype=float) for f in FEATURES},
-                         BATCH: pd.Series(dtype=str)})
+                         BATCH: pd.Series(dtype=str),
+                         **{c: pd.Series(dtype=object if c.endswith("version") else float)
+                            for c in (SERVED if served else ())}})
 
 
 def batch_digest(rows: pd.DataFrame) -> str:

@@ -86,8 +86,18 @@ def model_info() -> Response:
     return json_response({
         **current.describe(), **svc.holder.registry_status(), **svc.holder.refusals(),
         "prediction_log": log.status() if log is not None else None,
+        "shadow": shadow_status(svc),
         "features": [{"name": f, "type": "double", "training_range": current.ranges.get(f)}
                      for f in FEATURES]})
+
+
+def shadow_status(svc) -> dict[str, Any] | None:
+    """The challenger scored in shadow, and on what share of requests (None when off)."""
+    if svc.challenger is None:
+        return None
+    current = svc.challenger.current
+    return {"alias": svc.challenger.alias, "share": svc.settings.shadow_share,
+            "version": current.version if current is not None else None}
 
 
 @api.post("/predict")

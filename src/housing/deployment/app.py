@@ -36,8 +36,11 @@ from housing.deployment.prediction_log import PredictionLog
 from housing.deployment.predictions import Service, service
 from housing.deployment.requests import RequestError
 from housing.deployment.settings import Settings
+from housing.deployment.shadow import Shadow
 
 logger = logging.getLogger(__name__)
+
+CHALLENGER = "challenger"  # the registry alias shadowed on production traffic
 
 DASHBOARD = Path(__file__).parent / "dashboard"
 # Nothing external: scripts, styles, images and fetches from this origin only; no inline
@@ -111,6 +114,20 @@ def configure(app: Flask, settings: Settings) -> None:
                        "%s", settings.bind)
 
 
+def shadow_challenger(settings: Settings, metrics: Metrics
+                      ) -> tuple[ModelHolder | None, Shadow | None]:
+    """The registry's challenger, loaded now if the alias names a version, and the shadow
+    that scores it in the log's writer; (None, None) when shadowing is off or nothing is
+    logged."""
+    if settings.shadow_share == 0 or settings.log_dir is None:
+        return None, None
+    challenger = ModelHolder(settings.model_name, CHALLENGER, settings.tree_cache,
+                             settings.state_dir, optional=True)
+    challenger.refresh()
+    return challenger, Shadow(lambda: challenger.current, settings.shadow_share,
+                              metrics.shadow)
+
+
 def create_app(settings: Settings | None = None, holder: ModelHolder | None = None) -> Flask:
     """Build the app and load the production model now (the app starts even if that
     fails). ``start_serving`` starts it in the process that answers requests: gunicorn
@@ -124,10 +141,12 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     holder.metrics = metrics
     if not loaded:
         holder.refresh()
+    challenger, shadow = shadow_challenger(settings, metrics)
     log = PredictionLog(settings.log_dir, store=settings.log_store,
                         segment_rows=settings.prediction_log_segment_rows,
                         segment_seconds=settings.prediction_log_segment_seconds,
-                        metrics=metrics.log) if settings.log_dir is not None else None
+                        metrics=metrics.log, shadow=shadow) \
+        if settings.log_dir is not None else None
 
     app = Flask(__name__, template_folder=str(DASHBOARD / "templates"),
                 static_folder=str(DASHBOARD / "static"),
@@ -136,7 +155,7 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     if settings.proxy_hops:  # the client's address as the trusted proxy hop saw it
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)
     app.extensions["housing"] = Service(settings, holder, log, openapi_document(settings),
-                                        metrics)
+                                        metrics, challenger)
     guard = app.extensions["housing.guard"] = Guard(settings)
     app.before_request(start_clock)
     app.before_request(guard.authenticate)
@@ -154,3 +173,5 @@ def start_serving(app: Flask) -> None:
     the version served and polls the alias (``HOUSING_MODEL_POLL_SECONDS``)."""
     svc: Service = app.extensions["housing"]
     svc.holder.start_serving(svc.settings.model_poll_seconds)
+    if svc.challenger is not None:
+        svc.challenger.start_serving(svc.settings.model_poll_seconds)

@@ -121,6 +121,9 @@ class Model(BaseModel):
     prediction_log: dict[str, Any] | None = Field(None, description=(
         "This worker's log: state (ok or failing), pending, written and lost rows, failed "
         "write attempts and the last error."))
+    shadow: dict[str, Any] | None = Field(None, description=(
+        "The challenger this worker scores in shadow (alias, version, share of requests), "
+        "or null when shadowing is off."))
     features: list[FeatureInfo]
 
 

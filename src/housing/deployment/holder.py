@@ -160,8 +160,9 @@ class ModelHolder:
     """
 
     def __init__(self, name: str, alias: str, tree_cache: Path | None = None,
-                 state_dir: Path | None = None):
+                 state_dir: Path | None = None, optional: bool = False):
         self.name, self.alias = name, alias
+        self.optional = optional  # an alias that may name nothing (the challenger)
         self.tree_cache = tree_cache
         self.known = KnownGood(state_dir, f"{tracking_uri()}\n{name}\n{alias}")
         self.current: LoadedModel | None = None
@@ -199,11 +200,14 @@ class ModelHolder:
             return False
 
     def _unreachable(self, err: Exception) -> None:
-        self.last_error = redact_url(f"{type(err).__name__}: {err}")[:500]
         # The registry answered, but has no such model or alias (a server says so with
         # INVALID_PARAMETER_VALUE "... not found")
         missing = (getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
                    or "not found" in str(err))
+        if missing and self.optional:  # the alias names nothing (now): hold nothing
+            self.current, self.last_error, self.registry_error = None, None, None
+            return
+        self.last_error = redact_url(f"{type(err).__name__}: {err}")[:500]
         self.registry_error = None if missing else self.last_error
         logger.warning("cannot load %s@%s: %s", self.name, self.alias, self.last_error)
 

@@ -21,7 +21,9 @@ What the page holds, all prefixed ``housing_``:
   that is retried);
 - ``prediction_log_pending_rows``, ``..._written_rows_total``, ``..._lost_rows_total``,
   ``..._write_errors_total``, ``..._store_failures_total`` and
-  ``..._store_waiting_segments``.
+  ``..._store_waiting_segments``;
+- ``shadow_rows_total{outcome}``: rows the shadow challenger scored, dropped (the log's
+  writer was behind) or failed on (deployment.shadow).
 """
 
 from __future__ import annotations
@@ -135,6 +137,8 @@ class Metrics:
             store_waiting=Gauge("housing_prediction_log_store_waiting_segments",
                                 "Closed log segments waiting for the object store.",
                                 registry=registry, multiprocess_mode="livesum"))
+        self.shadow = Counter("housing_shadow_rows", "Rows the shadow challenger scored, "
+                              "dropped or failed on.", ["outcome"], registry=registry)
         self._served: tuple[str, str, str] | None = None
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._rows: dict[str, Any] = {}

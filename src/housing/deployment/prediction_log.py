@@ -2,11 +2,12 @@
 
 A request only appends its rows to an in-memory queue (a deque: no wake-up of another
 thread, which on a busy worker costs a GIL hand-off per request); a writer thread wakes
-every ``flush_seconds``, formats what is queued and appends it, so no request waits on
-the disk. Each worker process writes its own files, so workers never interleave lines, and starts
-the next file on a new UTC day or once one holds ``max_file_bytes``
-(``predictions-<host>-<pid>-<day>-<n>.jsonl``): no file grows without end, and the
-monitor streams them line by line.
+every ``flush_seconds``, formats what is queued (with the shadow challenger's
+predictions where a request is shadowed: deployment.shadow) and appends it, so no request
+waits on the disk or the challenger. Each worker process writes its own files, so workers
+never interleave lines, and starts the next file on a new UTC day or once one holds
+``max_file_bytes`` (``predictions-<host>-<pid>-<day>-<n>.jsonl``): no file grows without
+end, and the monitor streams them line by line.
 Nothing queued is lost on a graceful exit: ``close`` drains the queue and is called
 from gunicorn's ``worker_exit`` hook (graceful shutdown, the old workers of a SIGHUP
 swap, a worker retired by ``max_requests``) and from ``atexit``. A worker that is
@@ -41,11 +42,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import orjson
 
-from housing.config import FEATURES
+from housing.deployment.log_lines import Source, format_lines
 from housing.deployment.log_shipper import Shipper
 from housing.deployment.metrics import NO_LOG_METRICS, LogMetrics
+from housing.deployment.shadow import Shadow
 from housing.log_store import LogStore
 
 logger = logging.getLogger(__name__)
@@ -68,29 +69,6 @@ class LogFull(RuntimeError):
     """The log cannot take more rows now: its queue stayed full (the disk fails)."""
 
 
-Source = tuple[str | None, int, str | None, str | None]  # batch, offset, record, traffic
-
-
-def format_lines(request_id: str, timestamp: str, model_version: str, rows: np.ndarray,
-                 predictions: np.ndarray, source: Source = (None, 0, None, None)) -> bytes:
-    """One JSON line per row: request, row index, time, version, the row's identity
-    (``source``: the batch a key holder named and the first row's offset in it, or the
-    record id the service drew; ``"traffic": "test"`` where the client marked it so),
-    features, prediction."""
-    batch, offset, record, traffic = source
-    head = {"request_id": request_id, "row": 0, "timestamp": timestamp,
-            "model_version": model_version,
-            **({"batch": batch, "offset": offset} if batch else {"record": record}),
-            **({"traffic": traffic} if traffic else {})}
-    out = []
-    for i, (row, pred) in enumerate(zip(rows.tolist(), predictions.tolist())):
-        line = dict(head, row=i)
-        line.update(zip(FEATURES, row))
-        line["prediction"] = pred
-        out.append(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
-    return b"".join(out)
-
-
 class PredictionLog:
     """This process's log file under ``directory``, written by a background thread."""
 
@@ -98,8 +76,9 @@ class PredictionLog:
                  flush_seconds: float = 0.05, max_wait_seconds: float = 10.0,
                  max_file_bytes: int = MAX_FILE_BYTES, day: Callable[[], str] = utc_day,
                  store: LogStore | None = None, segment_rows: int = 10_000,
-                 segment_seconds: float = 10.0, metrics: LogMetrics = NO_LOG_METRICS):
-        self.directory, self.metrics = Path(directory), metrics
+                 segment_seconds: float = 10.0, metrics: LogMetrics = NO_LOG_METRICS,
+                 shadow: Shadow | None = None):
+        self.directory, self.metrics, self.shadow = Path(directory), metrics, shadow
         self.max_file_bytes, self.day = max_file_bytes, day
         self.store, self.segment_rows, self.segment_seconds = store, segment_rows, segment_seconds
         self.shipper: Shipper | None = None
@@ -227,7 +206,7 @@ class PredictionLog:
                 if not carry:
                     self._rotate()
                     items = self._take(pending)
-                    carry = memoryview(b"".join(format_lines(*item) for item in items))
+                    carry = memoryview(self._format(items))
                     carry_rows = sum(len(item[3]) for item in items)
                     self._file_rows += carry_rows
                 try:
@@ -256,6 +235,12 @@ class PredictionLog:
                 return
             if not carry and self._segment_full():  # an idle worker ships its rows too
                 self._rotate()
+
+    def _format(self, items: list) -> bytes:
+        """The lines of ``items``, with the challenger's predictions where shadowed."""
+        shadowed = self.shadow.score(items, self.pending_rows) if self.shadow else {}
+        return b"".join(format_lines(*item, challenger=shadowed.get(i))
+                        for i, item in enumerate(items))
 
     def _take(self, pending: collections.deque) -> list:
         """The next requests to write: up to 256, and with a store no more rows than the

@@ -37,6 +37,7 @@ class Service:
     log: PredictionLog | None
     openapi: dict[str, Any]      # the OpenAPI document, built once
     metrics: Metrics
+    challenger: ModelHolder | None = None  # scored in shadow by the log (deployment.shadow)
 
 
 def service() -> Service:

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     prediction_log_segment_rows: PositiveInt = 10_000
     prediction_log_segment_seconds: PositiveFloat = 10.0
     model_poll_seconds: NonNegativeInt = 60  # 0: only reload on SIGHUP
+    # The share of requests the registry's challenger also scores, off the request path
+    # (deployment.shadow); 0: no challenger is loaded.
+    shadow_share: Annotated[float, Field(ge=0, le=1)] = 1.0
     workspace: Path = Field(default_factory=workspace_root)  # the monitor's outputs
     secure_cookies: bool = False             # mark the session cookie Secure (behind TLS)
     tree_cache: Path | None = Field(default_factory=user_tree_cache)  # None: not compiled

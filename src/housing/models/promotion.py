@@ -52,10 +52,31 @@ def threshold_failures(candidate: dict[str, float], thresholds: RegisterParams) 
     return reasons
 
 
+def live_problems(live: dict | None, thresholds: RegisterParams) -> list[str]:
+    """Why the live evidence (the monitor's shadow comparison of this candidate with
+    production on the same labelled rows) does not yet support promoting it; empty when
+    register.min_live_rows is 0 or it does."""
+    need = thresholds.min_live_rows
+    if not need:
+        return []
+    if live is None:
+        return [f"no live evidence: register.min_live_rows is {need}, and the monitor has "
+                "compared it with production on no labelled shadow rows"]
+    rows, (low, high) = int(live["labelled_rows"]), live["interval"]
+    problems = []
+    if rows < need:
+        problems.append(f"{rows} labelled live rows, register.min_live_rows is {need}")
+    if not high < 0:
+        problems.append(f"live RMSE difference {live['difference']:+.4f} [{low:+.4f}, "
+                        f"{high:+.4f}] does not lie below 0")
+    return problems
+
+
 def promotion_decision(candidate: dict[str, float], production: dict[str, float] | None,
-                       thresholds: RegisterParams) -> Decision:
+                       thresholds: RegisterParams, live: dict | None = None) -> Decision:
     """Passes when the thresholds hold; promoted when it also beats the production RMSE on
-    the same test set by more than min_improvement (the first passing version is)."""
+    the same test set by more than min_improvement (the first passing version is) and, if
+    register.min_live_rows asks for it, ``live`` shows it better on production traffic."""
     reasons = threshold_failures(candidate, thresholds)
     passes, promoted = not reasons, False
     rmse = float(candidate["rmse"])
@@ -69,6 +90,9 @@ def promotion_decision(candidate: dict[str, float], production: dict[str, float]
             f"RMSE {rmse:.4f} {'beats' if promoted else 'does not beat'} production "
             f"{production['rmse']:.4f} by more than register.min_improvement "
             f"{thresholds.min_improvement}" + (f" (by {margin:.4f})" if promoted else ""))
+        waiting = live_problems(live, thresholds) if promoted else []
+        promoted = promoted and not waiting
+        reasons.extend(waiting)
     return Decision(passes=passes, promoted=promoted, reasons=tuple(reasons),
                     candidate=dict(candidate),
                     production=dict(production) if production else None,

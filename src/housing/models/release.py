@@ -60,7 +60,8 @@ def promote(thresholds: RegisterParams, *, reason: str, version: int | None = No
             experiment: str | None = None, force: bool = False,
             name: str = MODEL_NAME) -> dict:
     """Move production to a registered version through the same gate as the register stage
-    (recorded metrics on the same test set); ``force`` overrides a refusal, on the record."""
+    (recorded metrics on the same test set, and the live evidence the monitor recorded when
+    register.min_live_rows asks for it); ``force`` overrides a refusal, on the record."""
     target = resolve_version(name, version=version, experiment=experiment)
     current = store.version_by_alias(name, PRODUCTION)
     if current is not None and int(current.version) == int(target.version):
@@ -69,8 +70,10 @@ def promote(thresholds: RegisterParams, *, reason: str, version: int | None = No
     if current is not None and current.tags.get("test_md5") != target.tags.get("test_md5"):
         problems.append(f"version {target.version} and production version {current.version} "
                         "were evaluated on different test sets")
+    live = events.live_evidence(name, target.version, current.version) if current else None
     decision = promotion_decision(version_metrics(target),
-                                  version_metrics(current) if current else None, thresholds)
+                                  version_metrics(current) if current else None, thresholds,
+                                  live)
     if not decision.promoted:
         problems += list(decision.reasons)
     if problems and not force:
@@ -84,7 +87,7 @@ def promote(thresholds: RegisterParams, *, reason: str, version: int | None = No
         "reason": reason, "forced": bool(problems), "gate": problems or list(decision.reasons),
         "rmse": decision.candidate.get("rmse"),
         "production_rmse": decision.production["rmse"] if decision.production else None,
-        "experiment": target.tags.get("experiment")})
+        "experiment": target.tags.get("experiment"), "live": live})
     refresh_challenger(name)
     logger.info("production alias of %s moved from %s to %s%s", name, event["previous"],
                 target.version, " (forced past the gate)" if problems else "")

@@ -33,6 +33,7 @@ from housing.monitoring.rules import (
     retrain_verdict,
     rmse_bar,
 )
+from housing.monitoring.shadow import live_evidence
 from housing.params import MonitorParams
 
 logger = logging.getLogger(__name__)
@@ -254,7 +255,8 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
                                 params.detail_batches, {b["batch"] for b in gate.quarantined})
     summary: dict[str, Any] = {**seen, "batches": {}, "retrain": False, "alert": False,
                                "reasons": [], "rows_analysed": 0, "quarantined": [],
-                               "unreadable_log_lines": bad_lines, "older_batches": older}
+                               "unreadable_log_lines": bad_lines, "older_batches": older,
+                               "shadow": live_evidence(production)}
     accepted, quarantined = gate.accepted, gate.quarantined
     if version is None:
         summary["reasons"] = ["no production model yet: the pipeline trains as usual"]
@@ -265,9 +267,8 @@ def analyse(params: MonitorParams, paths: MonitorPaths, *, model_name: str,
                                                  version=version, new=new, gate=gate)
         summary.update(found)
     if not paths.plots.exists():
-        write_csv(pd.DataFrame(columns=["batch", "estimated_rmse", "realized_rmse",
-                                        "reference_rmse", "drifted_features", "coverage"]),
-                  paths.plots)
+        columns = ["batch", "estimated_rmse", "realized_rmse", "reference_rmse"]
+        write_csv(pd.DataFrame(columns=[*columns, "drifted_features", "coverage"]), paths.plots)
     paths.accepted_dir.mkdir(parents=True, exist_ok=True)
     if not paths.warm_start.exists():
         write_json({}, paths.warm_start)

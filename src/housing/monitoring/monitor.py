@@ -21,6 +21,7 @@ from housing.io import file_md5, read_json, write_json
 from housing.log_store import LogStore
 from housing.monitoring.quarantine import Gate, read_gate
 from housing.params import MonitorParams
+from housing.registry import events
 from housing.registry.lookup import alias_version
 
 logger = logging.getLogger(__name__)
@@ -77,4 +78,6 @@ def run(params: MonitorParams, paths: MonitorPaths, *, model_name: str = MODEL_N
 
     summary = analyse(params, paths, model_name=model_name, seen=seen, gate=gate)
     write_json(review_metrics(read_gate(paths.accepted), params), paths.metrics)
+    for evidence in summary["shadow"]:  # on the challenger's version: `housing promote` reads it
+        events.record_live_evidence(model_name, evidence)
     return summary

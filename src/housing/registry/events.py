@@ -34,6 +34,27 @@ def record_refusal(name: str, version: int | str, *, alias: str, reason: str) ->
     return True
 
 
+def live_evidence(name: str, version: int | str, production: int | str) -> dict | None:
+    """The newest live evidence the monitor recorded for ``version`` against production
+    version ``production`` (a "shadow" event), or None."""
+    mv = store.get_version(name, version)
+    found = [json.loads(value) for key, value in mv.tags.items() if key.startswith(EVENT_TAG)]
+    found = [e for e in found if e.get("event") == "shadow"
+             and int(e.get("production_version", -1)) == int(production)]
+    return max(found, key=lambda e: e["at"]) if found else None
+
+
+def record_live_evidence(name: str, evidence: dict) -> bool:
+    """Record the monitor's comparison of a challenger with production on the challenger's
+    version, unless the newest one recorded says the same; True if recorded now."""
+    version = evidence["challenger_version"]
+    last = live_evidence(name, version, evidence["production_version"])
+    if last is not None and all(last.get(k) == v for k, v in evidence.items()):
+        return False
+    record_event(name, version, {"event": "shadow", **evidence})
+    return True
+
+
 def history(name: str) -> list[dict]:
     """Every recorded event of ``name``, oldest first."""
     events = [json.loads(value) for mv in store.versions(name)
@@ -56,6 +77,13 @@ def format_event(event: dict) -> str:
         return (f"{event['at']}  refuse: version {event['version']} ({event['alias']}) "
                 f"refused by the service, which kept serving the version before it: "
                 f"{event['reason']}")
+    elif kind == "shadow":
+        low, high = event["interval"]
+        what = (f"shadow: challenger {event['version']} against production "
+                f"{event['production_version']} on {event['labelled_rows']} labelled live "
+                f"rows: RMSE {event['challenger_rmse']:.4f} vs {event['production_rmse']:.4f}, "
+                f"difference {event['difference']:+.4f} [{low:+.4f}, {high:+.4f}] "
+                f"({event['confidence']:.0%})")
     elif kind == "promote":
         what = (f"promote: production {event['previous']} -> {event['version']}"
                 + (" (forced past the gate)" if event.get("forced") else ""))

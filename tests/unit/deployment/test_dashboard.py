@@ -227,6 +227,24 @@ def test_the_monitoring_page_shows_the_skipped_log_lines(client_for, tmp_path):
     assert b'id="unreadable"' not in client_for().get("/ui/monitoring").data
 
 
+def test_the_monitoring_page_shows_the_live_evidence_the_monitor_wrote(client_for, tmp_path):
+    from housing.config import MonitorPaths
+
+    state = tmp_path / MonitorPaths().state
+    state.parent.mkdir(parents=True)
+    evidence = {"production_version": 1, "challenger_version": 2, "labelled_rows": 600,
+                "production_rmse": 0.61, "challenger_rmse": 0.52, "difference": -0.09,
+                "interval": [-0.12, -0.06], "confidence": 0.95, "verdict": "challenger better"}
+    report = {"production_version": 1, "reasons": [], "rows_analysed": 0, "batches": {},
+              "params": {}, "shadow": [evidence]}
+    state.write_text(json.dumps(report))
+    page = client_for().get("/ui/monitoring").data.decode()
+    assert 'id="shadow"' in page and "version 2" in page and "0.5200" in page
+    assert "[-0.1200, -0.0600]: challenger better" in page
+    state.write_text(json.dumps({**report, "shadow": []}))
+    assert 'id="shadow"' not in client_for().get("/ui/monitoring").data.decode()
+
+
 def year_of_daily_batches(rows_per_day: int = 20) -> pd.DataFrame:
     """365 unlabelled service batches (as the prediction log names them), then one
     labelled batch from a file."""

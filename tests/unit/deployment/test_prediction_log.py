@@ -9,7 +9,8 @@ import time
 import numpy as np
 
 from housing.config import FEATURES
-from housing.deployment.prediction_log import PredictionLog, close_all, format_lines
+from housing.deployment.log_lines import format_lines
+from housing.deployment.prediction_log import PredictionLog, close_all
 
 
 def rows(n: int) -> np.ndarray:
@@ -90,3 +91,19 @@ def test_files_rotate_by_size_and_by_day_and_the_monitor_reads_every_row(tmp_pat
     assert all(f.stat().st_size <= 4_000 + one_write for f in files)
     frame, bad = read_prediction_log(tmp_path)
     assert bad == 0 and len(frame) == 120 and frame["record_id"].nunique() == 120
+
+
+def test_shadowed_rows_carry_the_challengers_prediction_beside_production(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from housing.deployment.shadow import Shadow
+
+    model = SimpleNamespace(version="7", predict=lambda rows: rows[:, 0] * 2)
+    log = PredictionLog(tmp_path, shadow=Shadow(lambda: model, 1.0))
+    log.write(request_id="r1", timestamp="2026-01-01T00:00:00.000+00:00", model_version="3",
+              rows=rows(2), predictions=np.array([1.5, 2.5]))
+    log.close()
+    lines = [json.loads(x) for p in tmp_path.glob("*.jsonl") for x in p.read_text().splitlines()]
+    assert [(x["prediction"], x["challenger_version"], x["challenger_prediction"])
+            for x in lines] == [(1.5, "7", rows(2)[0, 0] * 2), (2.5, "7", rows(2)[1, 0] * 2)]

@@ -2,10 +2,15 @@ import math
 
 import pytest
 
-from housing.models.promotion import VersionRecord, choose_challenger, promotion_decision
+from housing.models.promotion import (
+    VersionRecord,
+    choose_challenger,
+    live_problems,
+    promotion_decision,
+)
 from housing.params import RegisterParams
 
-TH = RegisterParams(max_rmse=0.5, min_r2=0.75, min_improvement=0.01)
+TH = RegisterParams(max_rmse=0.5, min_r2=0.75, min_improvement=0.01, min_live_rows=0)
 
 
 def m(rmse: float, r2: float = 0.85) -> dict[str, float]:
@@ -55,7 +60,8 @@ def test_thresholds_block_staging_and_production(candidate):
 def test_decision_serializes():
     d = promotion_decision(m(0.4), m(0.45), TH).to_dict()
     assert d["promoted"] is True and d["production"]["rmse"] == 0.45
-    assert d["thresholds"] == {"max_rmse": 0.5, "min_r2": 0.75, "min_improvement": 0.01}
+    assert d["thresholds"] == {"max_rmse": 0.5, "min_r2": 0.75, "min_improvement": 0.01,
+                               "min_live_rows": 0}
 
 
 def test_the_decision_says_by_how_much_it_beats_production():
@@ -79,3 +85,37 @@ def v(version, rmse, passes=True, md5="a"):
 def test_challenger_is_the_best_passing_version_outside_production(versions, production,
                                                                    expected):
     assert choose_challenger(versions, production, "a") == expected
+
+
+LIVE = TH.model_copy(update={"min_live_rows": 500})
+
+
+def evidence(rows=800, low=-0.03, high=-0.01):
+    return {"labelled_rows": rows, "difference": (low + high) / 2, "interval": [low, high]}
+
+
+def test_a_gate_without_a_live_requirement_ignores_live_evidence():
+    assert live_problems(None, TH) == []
+    decision = promotion_decision({"rmse": 0.40, "r2": 0.85}, {"rmse": 0.45}, TH)
+    assert decision.promoted
+
+
+@pytest.mark.parametrize(("live", "needle"), [
+    (None, "no live evidence"),
+    (evidence(rows=300), "300 labelled live rows, register.min_live_rows is 500"),
+    (evidence(low=-0.02, high=0.01), "does not lie below 0"),
+])
+def test_the_live_requirement_holds_back_a_better_test_score(live, needle):
+    decision = promotion_decision({"rmse": 0.40, "r2": 0.85}, {"rmse": 0.45}, LIVE, live)
+    assert decision.passes and not decision.promoted
+    assert any(needle in reason for reason in decision.reasons), decision.reasons
+
+
+def test_enough_live_rows_with_an_interval_below_zero_promote():
+    decision = promotion_decision({"rmse": 0.40, "r2": 0.85}, {"rmse": 0.45}, LIVE,
+                                  evidence())
+    assert decision.promoted and live_problems(evidence(), LIVE) == []
+
+
+def test_the_first_version_needs_no_live_evidence():
+    assert promotion_decision({"rmse": 0.40, "r2": 0.85}, None, LIVE).promoted

@@ -6,7 +6,7 @@ from housing.config import Experiment, experiment_context
 from housing.models.register import fingerprint
 from housing.params import RegisterParams
 
-TH = RegisterParams(max_rmse=0.5, min_r2=0.75, min_improvement=0.0)
+TH = RegisterParams(max_rmse=0.5, min_r2=0.75, min_improvement=0.0, min_live_rows=0)
 
 
 def test_fingerprint_follows_model_test_set_and_params():

@@ -145,5 +145,6 @@ def monitoring_view(report: dict[str, Any]) -> dict[str, Any]:
             "threshold": threshold, "reference_rmse": reference, "bar": bar,
             "max_rmse_increase": float(params.get("max_rmse_increase", 0.0)),
             "coverage_target": report.get("coverage_target"),
+            "shadow": list(report.get("shadow") or []),
             "max_coverage_shortfall": float(params.get("max_coverage_shortfall", 0.0)),
             "batches": batches, "rmse_chart": chart}

@@ -13,11 +13,13 @@ from housing.reporting.report import ANCHORS, render
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = {"rmse": 0.38, "mae": 0.25, "r2": 0.89, "mape": 0.14, "median_ae": 0.16}
+INTERVAL = {"target": 0.9, "coverage": 0.9053, "mean_width": 1.0273, "width_ratio": 4.3}
 
 
 def inputs(**changes):
     params = load_params(ROOT / "params.yaml").report.model_dump(mode="json")
-    base = {"metrics": {"model": METRICS, "baselines": {"mean_value": METRICS}},
+    base = {"metrics": {"model": METRICS, "baselines": {"mean_value": METRICS},
+                        "interval": INTERVAL},
             "tune": {"cv_rmse_mean": 0.41, "n_complete": 9, "n_pruned": 3},
             "best": {"model": "blend", "weights": {"lgbm": 0.6, "hgb": 0.4},
                      "log_target": True},
@@ -34,12 +36,15 @@ def test_the_report_carries_every_section():
                      "learning log(target)", "9 complete and 3 pruned",
                      "| baseline: mean value | 0.3800 |", "**0.3800**", ANCHORS[0][0],
                      "## Ablation\n\n| a | b |", "![error by decile]",
-                     "passes the thresholds", "accepted into training: 2 (1,500 labelled"):
+                     "passes the thresholds", "accepted into training: 2 (1,500 labelled",
+                     "at 90% coverage): test coverage 90.53%, mean width 1.0273",
+                     "4.30× as wide"):
         assert expected in text
 
 
 def test_a_failing_model_and_no_ablation_or_monitoring():
-    text = render(**inputs(metrics={"model": METRICS | {"rmse": 9.0}, "baselines": {}},
+    text = render(**inputs(metrics={"model": METRICS | {"rmse": 9.0}, "baselines": {},
+                                    "interval": INTERVAL},
                            ablation=None, monitoring=None))
     assert "fails the thresholds: RMSE 9.0000" in text and "## Ablation" not in text
     assert "accepted into training: 0 (0 labelled rows)" in text

@@ -3,6 +3,7 @@ models and a real MLflow store. Helpers are fixtures, so no test imports another
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -191,23 +192,42 @@ def register_small_model(housing_frame, build_small_model, pipeline_params) -> C
     return register
 
 
+@contextlib.contextmanager
+def tracking_uri(uri: str):
+    """MLFLOW_TRACKING_URI set to ``uri`` inside the block, restored on exit."""
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        yield uri
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@contextlib.contextmanager
+def store_in_folder(workspace: Path):
+    """MLFLOW_TRACKING_URI pointed at ``workspace``'s own SQLite store, working in that
+    folder (as the register stage does); yields the URI and restores both on exit."""
+    cwd = os.getcwd()
+    with tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}") as uri:
+        os.chdir(workspace)
+        try:
+            yield uri
+        finally:
+            os.chdir(cwd)
+
+
 @pytest.fixture(scope="session")
 def registered_store(tmp_path_factory, register_small_model) -> Path:
-    """A real MLflow store (SQLite + local artifacts) holding one production version."""
+    """A real MLflow store (SQLite + local artifacts) holding one production version;
+    MLFLOW_TRACKING_URI names it for the rest of the session."""
     workspace = tmp_path_factory.mktemp("registry")
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workspace / 'mlflow.db'}"
-    cwd = os.getcwd()
-    os.chdir(workspace)
-    try:
-        register_small_model(workspace)
-    finally:
-        os.chdir(cwd)
-    yield workspace
-    if previous is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = previous
+    with tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}"):
+        with store_in_folder(workspace):
+            register_small_model(workspace)
+        yield workspace
 
 
 def free_port() -> int:
@@ -282,28 +302,8 @@ def gunicorn_service(repo_root, tmp_path_factory) -> Callable:
 
 @pytest.fixture(scope="session")
 def store_in() -> Callable:
-    """store_in(workspace): a context manager that points MLFLOW_TRACKING_URI at
-    ``workspace``'s own SQLite store and works in that folder (as the register stage
-    does), yields the URI, and restores both on exit."""
-    import contextlib
-    import os
-
-    @contextlib.contextmanager
-    def use(workspace: Path):
-        uri = f"sqlite:///{workspace / 'mlflow.db'}"
-        previous, cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
-        os.environ["MLFLOW_TRACKING_URI"] = uri
-        os.chdir(workspace)
-        try:
-            yield uri
-        finally:
-            os.chdir(cwd)
-            if previous is None:
-                os.environ.pop("MLFLOW_TRACKING_URI", None)
-            else:
-                os.environ["MLFLOW_TRACKING_URI"] = previous
-
-    return use
+    """store_in(workspace): the context manager ``store_in_folder``."""
+    return store_in_folder
 
 
 def _lightgbm_with_a_million_threads(path: Path, frame: pd.DataFrame) -> None:

@@ -25,27 +25,18 @@ ROWS = 600
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, register_small_model, repo_root) -> Path:
+def workspace(tmp_path_factory, register_small_model, repo_root, store_in) -> Path:
     """A store with version 1 in production and the better version 2 as challenger."""
     from housing.models import release
 
     ws = tmp_path_factory.mktemp("shadow")
-    previous, cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{ws / 'mlflow.db'}"
-    os.chdir(ws)
-    try:
+    with store_in(ws):
         register_small_model(ws, max_iter=10)
         register_small_model(ws, max_iter=150)    # better: the gate promotes it ...
         release.rollback(version=1, reason="test")  # ... and production goes back to 1
         from housing.registry import store
 
         assert str(store.version_by_alias("california-housing", "challenger").version) == "2"
-    finally:
-        os.chdir(cwd)
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
     (ws / "params.yaml").write_text((repo_root / "params.yaml").read_text())
     return ws
 
@@ -86,7 +77,7 @@ def shadowed(workspace, gunicorn_service, housing_frame):
 
 
 def test_every_answer_is_production_and_every_logged_row_carries_the_challenger(
-        shadowed, workspace):
+        shadowed, workspace, store_in):
     sample, model, answers, lines = shadowed
     assert model["version"] == "1"
     assert model["shadow"] == {"alias": "challenger", "share": 1.0, "version": "2"}
@@ -95,26 +86,19 @@ def test_every_answer_is_production_and_every_logged_row_carries_the_challenger(
     assert {line["model_version"] for line in lines} == {"1"}
     assert {line["challenger_version"] for line in lines} == {"2"}
     by_offset = {int(line["offset"]) + line["row"]: line for line in lines}
-    expected = registered(workspace, "2").predict(sample[list(FEATURES)])
+    expected = registered(workspace, "2", store_in).predict(sample[list(FEATURES)])
     got = np.array([by_offset[i]["challenger_prediction"] for i in range(ROWS)])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
     served = [p["value"] for a in answers for p in a["predictions"]]
     assert [by_offset[i]["prediction"] for i in range(ROWS)] == served
 
 
-def registered(ws: Path, version: str):
+def registered(ws: Path, version: str, store_in):
     """A registered version's Pipeline, loaded from the store as the monitor loads it."""
     from housing.registry import store
 
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = env_for(ws)["MLFLOW_TRACKING_URI"]
-    try:
+    with store_in(ws):
         return store.load_model("california-housing", version)
-    finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
 @pytest.fixture(scope="module")

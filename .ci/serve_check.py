@@ -12,11 +12,9 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -31,26 +29,6 @@ def readme_district() -> dict:
     return json.loads(match.group(1))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(base: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {proc.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(base + "/ready", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"/ready did not answer 200 within {READY_TIMEOUT_SECONDS} s")
-
-
 def pipeline_value(district: dict) -> float:
     """What the pipeline's own model (models/model.joblib, the registered version) says."""
     import joblib
@@ -60,6 +38,8 @@ def pipeline_value(district: dict) -> float:
 
 
 def main() -> int:
+    from housing.dev.servers import NotReady, free_port, wait_ready
+
     district, port = readme_district(), free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="serve-check-") as tmp:
@@ -70,7 +50,10 @@ def main() -> int:
                 [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py",
                  "housing.deployment.app:create_app()"], env=env, stdout=log, stderr=log)
             try:
-                wait_ready(base, proc)
+                try:
+                    wait_ready(base + "/ready", proc, timeout=READY_TIMEOUT_SECONDS)
+                except NotReady as err:
+                    raise SystemExit(f"gunicorn: {err}") from err
                 request = urllib.request.Request(
                     base + "/predict", data=json.dumps(district).encode(),
                     headers={"Content-Type": "application/json"})

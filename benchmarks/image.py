@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import tempfile
 import time
@@ -24,17 +23,13 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from housing.dev.servers import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 TAG = "localhost/housing:bench"
 DISTRICT = {"MedInc": 8.3252, "HouseAge": 41.0, "AveRooms": 6.984, "AveBedrms": 1.024,
             "Population": 322.0, "AveOccup": 2.556, "Latitude": 37.88, "Longitude": -122.23}
 START_RATIO_GOAL = 3.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def call(url: str, body=None) -> dict:

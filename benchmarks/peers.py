@@ -34,7 +34,9 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from service import REPO_ROOT, ROW, free_port, require_wrk, run_wrk, stop, wait_ready
+from service import REPO_ROOT, ROW, require_wrk, run_wrk, stop
+
+from housing.dev.servers import free_port, wait_ready
 
 MODEL_URI = "models:/california-housing@production"
 MODEL_LIBRARIES = ("numpy", "scipy", "pandas", "scikit-learn", "lightgbm", "skops", "joblib",
@@ -177,7 +179,7 @@ def measure(name: str, server: dict, args, env: dict, folder: Path, reference: l
                             stdout=log, stderr=subprocess.STDOUT)
     results = {}
     try:
-        wait_ready(port, server["ready"], proc, timeout=300)
+        wait_ready(f"http://127.0.0.1:{port}{server['ready']}", proc, timeout=300)
         got = answer(port, server["route"], server["body"](1))
         if reference is not None:
             diff = abs(got[0] - reference[0])

@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,31 +36,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from housing.dev.servers import free_port, wait_ready
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ROW = {"MedInc": 8.3252, "HouseAge": 41.0, "AveRooms": 6.98, "AveBedrms": 1.02,
        "Population": 322.0, "AveOccup": 2.55, "Latitude": 37.88, "Longitude": -122.23}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(port: int, path: str, proc: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path)
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("server did not become ready")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -295,7 +274,7 @@ def main() -> None:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sent = 0
         try:
-            wait_ready(port, ready_path, proc)
+            wait_ready(f"http://127.0.0.1:{port}{ready_path}", proc, timeout=180)
             time.sleep(3)  # /ready answers from the first worker: let the others finish loading
             if name.startswith("housing"):
                 runtime = served_runtime(port)

@@ -20,11 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from service import (  # the sibling script (benchmarks/ is on sys.path)
-    free_port,
-    served_runtime,
-    wait_ready,
-)
+from service import served_runtime  # the sibling script (benchmarks/ is on sys.path)
+
+from housing.dev.servers import free_port, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GOAL_MIB = 471
@@ -59,7 +57,7 @@ def measure(preload: bool, workers: int, tracking_uri: str, tree_cache: Path
     proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        wait_ready(port, "/ready", proc)
+        wait_ready(f"http://127.0.0.1:{port}/ready", proc, timeout=180)
         time.sleep(2)  # let every worker finish loading
         for _ in range(4 * workers):  # wrk-free check that the workers answer on lleaves
             if served_runtime(port) != "lleaves+lleaves":

@@ -20,8 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from service import body_for, free_port, require_wrk, run_wrk, stop, wait_ready
+from service import body_for, require_wrk, run_wrk, stop
 from service_memory import build_libraries, pss_kib, tree
+
+from housing.dev.servers import free_port, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NAME = "california-housing"
@@ -53,7 +55,7 @@ def serve(uri: str, share: str, tree_cache: Path, log_dir: Path, duration: int) 
                             start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        wait_ready(port, "/ready", proc)
+        wait_ready(f"http://127.0.0.1:{port}/ready", proc, timeout=180)
         time.sleep(3)
         found = {"pss": sum(pss_kib(p) for p in tree(proc.pid)) / 1024}
         for connections in (1, 8):

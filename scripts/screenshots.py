@@ -17,38 +17,14 @@ import argparse
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = (("card", "/"), ("predict", "/ui/predict?example=berkeley"),
          ("monitoring", "/ui/monitoring"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(base: str, proc: subprocess.Popen, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"gunicorn exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(base + "/ready", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    sys.exit("the service did not become ready (is there a production model?)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from housing.dev.browser import chromium
+    from housing.dev.servers import NotReady, free_port, wait_ready
 
     key, port = secrets.token_urlsafe(16), free_port()
     base = f"http://127.0.0.1:{port}"
@@ -71,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
                                 cwd=args.workspace.resolve(), env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_ready(base, proc)
+            try:
+                wait_ready(base + "/ready", proc, timeout=120)
+            except NotReady as err:
+                sys.exit(f"{err} (is there a production model?)")
             with chromium() as browser:
                 page = browser.new_page()
                 page.goto(base + "/ui/login")

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from housing.config import FEATURES, TARGET, go_offline
+from housing.dev.servers import NotReady, free_port, wait_ready
 from housing.dev.workspace import default_data_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -207,11 +208,12 @@ def tracking_uri(uri: str):
 
 
 @contextlib.contextmanager
-def store_in_folder(workspace: Path):
-    """MLFLOW_TRACKING_URI pointed at ``workspace``'s own SQLite store, working in that
-    folder (as the register stage does); yields the URI and restores both on exit."""
+def store_in_folder(workspace: Path, uri: str | None = None):
+    """MLFLOW_TRACKING_URI pointed at ``uri`` (``workspace``'s own SQLite store if None),
+    working in that folder (as the register stage does); yields the URI and restores both
+    on exit."""
     cwd = os.getcwd()
-    with tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}") as uri:
+    with tracking_uri(uri or f"sqlite:///{workspace / 'mlflow.db'}") as uri:
         os.chdir(workspace)
         try:
             yield uri
@@ -230,14 +232,6 @@ def registered_store(tmp_path_factory, register_small_model) -> Path:
         yield workspace
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def gunicorn_service(repo_root, tmp_path_factory) -> Callable:
     """gunicorn_service(cwd, env, ready_path="/ready"): a context manager that starts the
@@ -250,8 +244,6 @@ def gunicorn_service(repo_root, tmp_path_factory) -> Callable:
     import os
     import signal
     import subprocess
-    import time
-    import urllib.request
 
     tree_cache = tmp_path_factory.mktemp("tree-cache")
 
@@ -273,20 +265,11 @@ def gunicorn_service(repo_root, tmp_path_factory) -> Callable:
                           "HOUSING_STATE_DIR": str(tmp_path_factory.mktemp("state")), **env},
             stdout=log, stderr=subprocess.STDOUT, text=True)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(base + ready_path, timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited: {log_path.read_text()[-4000:]}")
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"gunicorn did not become ready: {log_path.read_text()[-4000:]}")
-            time.sleep(0.3)
+        try:
+            wait_ready(base + ready_path, proc, timeout=90)
+        except NotReady as err:
+            proc.kill()
+            pytest.fail(f"gunicorn: {err}: {log_path.read_text()[-4000:]}")
         try:
             yield base, proc, log_path
         finally:
@@ -302,7 +285,7 @@ def gunicorn_service(repo_root, tmp_path_factory) -> Callable:
 
 @pytest.fixture(scope="session")
 def store_in() -> Callable:
-    """store_in(workspace): the context manager ``store_in_folder``."""
+    """store_in(workspace, uri=None): the context manager ``store_in_folder``."""
     return store_in_folder
 
 

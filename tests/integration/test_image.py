@@ -18,8 +18,7 @@ import uuid
 import pytest
 
 from housing.dev import image
-
-from ..conftest import free_port
+from housing.dev.servers import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -7,37 +7,15 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
 
 import pytest
 
+from housing.dev.servers import NotReady, free_port, wait_ready
+
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(port: int, proc: subprocess.Popen, log_path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited: {log_path.read_text()[-4000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/ready")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    pytest.fail("gunicorn did not become ready")
 
 
 @pytest.mark.parametrize("worker_class", ["gthread", "sync"])
@@ -81,7 +59,10 @@ def test_every_answered_row_is_logged(worker_class, registered_store, tmp_path, 
                 (answered.__setitem__(rid, rows) if ok else failed.append(rid))
 
     try:
-        wait_ready(port, proc, log_path)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/ready", proc, timeout=90)
+        except NotReady as err:
+            pytest.fail(f"gunicorn: {err}: {log_path.read_text()[-4000:]}")
         threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
         for t in threads:
             t.start()

@@ -22,9 +22,8 @@ import pytest
 from housing.data.log_objects import sync
 from housing.data.production import read_prediction_log
 from housing.dev import stack as team
+from housing.dev.servers import free_port
 from housing.log_store import LogStore
-
-from ..conftest import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,10 @@ HOUSING_REQUIRE_SERVERS=1 (CI) it fails instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -23,18 +23,13 @@ import pytest
 
 from housing.deployment.predict.compiled import TOLERANCE
 from housing.dev import stack as team
+from housing.dev.servers import NotReady, free_port, wait_ready
 from housing.dev.workspace import TRAINING_STAGES, run, set_params
 
 pytestmark = pytest.mark.slow
 
 POSTGRES = os.environ.get("HOUSING_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 MODEL = "california-housing"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -293,20 +288,13 @@ def get(url: str) -> tuple[int, dict]:
 
 
 def test_service_loads_from_the_server_and_outlives_it(postgres, register_small_model,
-                                                       repo_root, tmp_path, district):
+                                                       repo_root, tmp_path, district,
+                                                       store_in):
     stack = new_stack(tmp_path / "stack")
     try:
         team.up(stack, tmp_path)
-        previous, cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
-        os.environ["MLFLOW_TRACKING_URI"] = stack.tracking_uri
-        os.chdir(tmp_path)
-        try:
+        with store_in(tmp_path, stack.tracking_uri):
             register_small_model(tmp_path, max_iter=30)
-        finally:
-            os.chdir(cwd)
-            os.environ.pop("MLFLOW_TRACKING_URI")
-            if previous is not None:
-                os.environ["MLFLOW_TRACKING_URI"] = previous
         port = free_port()
         env = {**os.environ, "MLFLOW_TRACKING_URI": stack.tracking_uri, "WEB_CONCURRENCY": "1",
                "HOUSING_BIND": f"127.0.0.1:{port}", "HOUSING_MODEL_POLL_SECONDS": "1",
@@ -317,14 +305,8 @@ def test_service_loads_from_the_server_and_outlives_it(postgres, register_small_
                                 start_new_session=True)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if get(f"{base}/ready")[0] == 200:
-                        break
-                except OSError:
-                    pass
-                time.sleep(0.5)
+            with contextlib.suppress(NotReady):  # the assertion below names what is wrong
+                wait_ready(f"{base}/ready", proc, timeout=120)
             status, ready = get(f"{base}/ready")
             assert status == 200 and ready["registry"] == "reachable"
             request = urllib.request.Request(f"{base}/predict", data=json.dumps(district).encode(),

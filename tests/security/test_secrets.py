@@ -60,11 +60,9 @@ def test_redact_url_hides_credentials_in_the_userinfo_and_the_query(url):
 def test_a_tracking_password_shows_nowhere(gunicorn_service, tmp_path):
     """The registry is a dead server whose URL carries a password: the service starts
     without a model and every endpoint, page and log line answers without the secret."""
-    import socket
+    from housing.dev.servers import free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = sock.getsockname()[1]
+    dead = free_port()  # nothing listens there
     env = {"MLFLOW_TRACKING_URI": f"http://alice:{SECRET}@127.0.0.1:{dead}",
            "HOUSING_API_KEY": API_KEY, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
            "MLFLOW_HTTP_REQUEST_TIMEOUT": "3", "HOUSING_PREDICTION_LOG_DIR": str(tmp_path)}
@@ -95,11 +93,10 @@ def test_a_tracking_password_shows_nowhere(gunicorn_service, tmp_path):
 def test_the_stack_keeps_its_database_password_out_of_argv_and_status(tmp_path):
     """PostgreSQL here trusts local connections, so a password in the admin URL is
     accepted and ignored: enough to see where it travels."""
-    import socket
-
     import psycopg
 
     from housing.dev import stack as team
+    from housing.dev.servers import free_port
     from housing.stores import StoreError
 
     try:
@@ -109,9 +106,7 @@ def test_the_stack_keeps_its_database_password_out_of_argv_and_status(tmp_path):
         if os.environ.get("HOUSING_REQUIRE_SERVERS"):
             pytest.fail(f"no PostgreSQL: {err}")
         pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {err}")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     stack = team.Stack(postgres=f"postgresql://postgres:{SECRET}@127.0.0.1:5432",
                        prefix=f"s{uuid.uuid4().hex[:10]}", host="127.0.0.1", port=port,
                        folder=tmp_path / "stack")

@@ -1,12 +1,14 @@
-"""A server the local team stack starts and stops: started in its own session (it outlives
-the command that started it), its pid in a file, its output in a log file, ready once its
-URL answers."""
+"""Servers started for the team stack, the tests, the benchmarks and CI: a free loopback
+port, waiting until a started server answers, and the stack's own servers, each started in
+its own session (it outlives the command that started it), its pid in a file, its output
+in a log file, ready once its URL answers."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -14,6 +16,41 @@ import urllib.request
 from pathlib import Path
 
 STARTUP_SECONDS = 90
+
+
+class NotReady(RuntimeError):
+    """A started server exited, or did not answer in time."""
+
+
+def free_port() -> int:
+    """A loopback TCP port that is free now (the kernel picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(url: str, timeout: float = 2.0, up_codes: tuple[int, ...] = ()) -> bool:
+    """True if ``url`` answers 200 (or one of ``up_codes``)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status == 200
+    except urllib.error.HTTPError as err:
+        return err.code in up_codes
+    except OSError:
+        return False
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = STARTUP_SECONDS,
+               up_codes: tuple[int, ...] = ()) -> None:
+    """Return once ``url`` answers; NotReady if ``proc`` exits first or ``timeout``
+    seconds pass (the process is left running: the caller owns it)."""
+    deadline = time.monotonic() + timeout
+    while not answers(url, up_codes=up_codes):
+        if proc.poll() is not None:
+            raise NotReady(f"the server exited with {proc.returncode} before {url} answered")
+        if time.monotonic() > deadline:
+            raise NotReady(f"{url} did not answer within {timeout:g} s")
+        time.sleep(0.3)
 
 
 class Server:
@@ -26,13 +63,7 @@ class Server:
         self.log_file = folder / f"{name}.log"
 
     def healthy(self, timeout: float = 2.0) -> bool:
-        try:
-            with urllib.request.urlopen(self.url, timeout=timeout) as resp:
-                return resp.status == 200
-        except urllib.error.HTTPError as err:
-            return err.code in self.up_codes
-        except OSError:
-            return False
+        return answers(self.url, timeout, self.up_codes)
 
     def pid(self) -> int | None:
         """The pid of the server this stack started, if that process is alive."""
@@ -55,16 +86,12 @@ class Server:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True, cwd=self.folder)
         self.pid_file.write_text(str(proc.pid))
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {proc.returncode}; see "
-                                   f"{self.log_file}")
-            if self.healthy():
-                return proc.pid
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not answer within {STARTUP_SECONDS} s")
+        try:
+            wait_ready(self.url, proc, STARTUP_SECONDS, self.up_codes)
+        except NotReady as err:
+            self.stop()
+            raise RuntimeError(f"{self.name}: {err}; see {self.log_file}") from err
+        return proc.pid
 
     def stop(self, timeout: float = 30) -> bool:
         """SIGTERM the server's process group and wait; True if one was running."""

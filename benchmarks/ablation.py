@@ -14,13 +14,12 @@ and model, so each row's seconds say what a budget costs and its RMSE what it bu
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 from housing.dev.workspace import default_data_cache, make_workspace, run
-from housing.io import write_csv
+from housing.io import read_json, write_csv, write_text
 from housing.params import load_params
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -51,8 +50,8 @@ def main() -> None:
                  f"featurize.neighbor_ks={FEATURE_SETS[feature_set]}",
                  "-S", f"tune.model={family}", "-S", f"tune.n_trials={trials}",
                  "-S", f"tune.cv_folds={folds}"], workspace, timeout=3600)
-            metrics = json.loads((workspace / "reports/metrics.json").read_text())
-            cv = json.loads((workspace / "reports/tune.json").read_text())
+            metrics = read_json(workspace / "reports/metrics.json")
+            cv = read_json(workspace / "reports/tune.json")
             rows.append({"features": feature_set, "model": family,
                          "tuned": f"{trials} trials × {folds} folds" if trials else "defaults",
                          "cv_rmse": round(cv["cv_rmse_mean"], 4),
@@ -80,12 +79,9 @@ def main() -> None:
              "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
     lines += [f"| {r['features']} | {r['model']} | {r['tuned']} | {r['cv_rmse']:.4f} | "
               f"{r['test_rmse']:.4f} | {r['test_mae']:.4f} | {r['seconds']} |" for r in rows]
-    (args.out / "ablation.md").write_text("\n".join(lines) + "\n")
+    write_text("\n".join(lines) + "\n", args.out / "ablation.md")
     print("\n".join(lines))
 
 
 if __name__ == "__main__":
-    from tables import written_to_docs
-
-    with written_to_docs("ablation", "Ablation: what each part of the pipeline buys"):
-        main()
+    main()

@@ -14,13 +14,13 @@ figure owes to that split.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from housing.dev.workspace import default_data_cache, make_workspace, run
+from housing.io import read_json
 from housing.reporting.report import ANCHORS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -43,9 +43,9 @@ def main() -> None:
                 cmd += ["-S", item]
             start = time.perf_counter()
             run(cmd, workspace, timeout=5400)
-            written = json.loads((workspace / "reports/metrics.json").read_text())
+            written = read_json(workspace / "reports/metrics.json")
             metrics, interval = written["model"], written["interval"]
-            tuned = json.loads((workspace / "reports/tune.json").read_text())
+            tuned = read_json(workspace / "reports/tune.json")
             rows.append({"seed": seed, "rmse": metrics["rmse"], "mae": metrics["mae"],
                          "r2": metrics["r2"], "cv": tuned["cv_rmse_mean"],
                          "seconds": time.perf_counter() - start, **interval_row(interval)})

@@ -21,7 +21,6 @@ same grown training set.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -36,6 +35,7 @@ from housing.dev.workspace import (
     run,
     set_params,
 )
+from housing.io import read_json
 from housing.params import PipelineParams, TuneParams, load_params
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def trial_seconds(workspace: Path) -> tuple[float, int, int]:
     """Mean wall time of the study's finished trials, and counts of complete/pruned ones."""
     import optuna
 
-    best = json.loads((workspace / "models/best_params.json").read_text())
+    best = read_json(workspace / "models/best_params.json")
     done = [t for member in best["members"].values() if member["study_name"]
             for t in optuna.load_study(study_name=member["study_name"],
                                        storage=f"sqlite:///{workspace / 'optuna.db'}").trials
@@ -114,7 +114,7 @@ def retrain_vs_scratch(workspace: Path) -> dict[str, float]:
     run(["housing", "simulate", "--scenario", "geo_inland", "--rows", "1000", "--seed", "2",
          "--labels"], workspace)
     run(["dvc", "repro", "featurize"], workspace)
-    warm = json.loads((workspace / "data/warm_start.json").read_text())
+    warm = read_json(workspace / "data/warm_start.json")
     assert warm.get("best_params"), "the monitor accepted no batch: no warm start"
     figures = {}
     for name in ("retrain", "scratch"):
@@ -123,8 +123,7 @@ def retrain_vs_scratch(workspace: Path) -> dict[str, float]:
         took, out = timed(["dvc", "repro", "evaluate"], workspace)
         assert "Running stage 'tune'" in out, f"{name}: tune did not run"
         figures[f"{name}_seconds"] = took
-        figures[f"{name}_rmse"] = json.loads(
-            (workspace / "reports/metrics.json").read_text())["model"]["rmse"]
+        figures[f"{name}_rmse"] = read_json(workspace / "reports/metrics.json")["model"]["rmse"]
     return figures
 
 
@@ -153,8 +152,7 @@ def main() -> None:
         noop = statistics.median(noop_times)
         per_trial, complete, pruned = trial_seconds(workspace)
         base = baseline_cv_seconds(workspace, params.tune)
-        test_rmse = json.loads(
-            (workspace / "reports/metrics.json").read_text())["model"]["rmse"]
+        test_rmse = read_json(workspace / "reports/metrics.json")["model"]["rmse"]
         retrain = retrain_vs_scratch(workspace)
 
     tune = params.tune

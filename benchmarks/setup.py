@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from housing.io import write_text
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = REPO_ROOT / "README.md"
 START, END = "<!-- setup-times: written by benchmarks/setup.py -->", "<!-- /setup-times -->"
@@ -56,9 +58,7 @@ def write_readme(rows: list[tuple[str, float]], when: str) -> None:
              f"time includes its install): {cells}.\n{END}")
     head, rest = text.split(START, 1)
     updated = head + block + rest.split(END, 1)[1]
-    temporary = README.with_suffix(".md.tmp")
-    temporary.write_text(updated)
-    temporary.replace(README)
+    write_text(updated, README)
 
 
 def main() -> int:

@@ -24,6 +24,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from housing.io import write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 NOISE = ("🏃 View run ", "🧪 View experiment at: ")  # MLflow prints these on stdout
 RULE = re.compile(r"\|[-:| ]+\|")  # a Markdown table's header rule
@@ -104,9 +106,6 @@ def written_to_docs(name: str, title: str) -> Iterator[None]:
         sys.stdout = stdout
     command = " ".join(["python", f"benchmarks/{name}.py", *sys.argv[1:]])
     text = markdown(title, command, captured.getvalue(), when=dt.datetime.now(dt.UTC))
-    DOCS.mkdir(parents=True, exist_ok=True)
     target = DOCS / f"{name}.md"
-    temporary = target.with_suffix(".md.tmp")
-    temporary.write_text(text)
-    temporary.replace(target)
+    write_text(text, target)
     print(f"wrote {target.relative_to(ROOT)}")

@@ -45,10 +45,9 @@ def template() -> str:
 
 
 def main() -> int:
-    TARGET.parent.mkdir(parents=True, exist_ok=True)
-    tmp = TARGET.with_suffix(".tmp")
-    tmp.write_text(template(), encoding="utf8")
-    tmp.replace(TARGET)
+    from housing.io import write_text
+
+    write_text(template(), TARGET)
     print(TARGET)
     return 0
 

@@ -17,8 +17,11 @@ if TYPE_CHECKING:  # pandas is imported where a frame is written, not by every i
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path | str) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; rename it onto the target on success."""
+def atomic_path(target: Path | str, mode: int = 0o644, durable: bool = False
+                ) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; on success give it ``mode`` (0o644
+    by default: mkstemp's 0o600 would hide outputs from the team), flush it to disk if
+    ``durable``, and rename it onto the target. On failure the target is untouched."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -26,20 +29,43 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o644)  # mkstemp's 0600 would hide outputs from the team
+        if durable:
+            with open(tmp_path, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.chmod(tmp_path, mode)
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
+def write_bytes(data: bytes, target: Path | str, mode: int = 0o644,
+                durable: bool = False) -> None:
+    with atomic_path(target, mode, durable) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(text: str, target: Path | str, mode: int = 0o644) -> None:
+    with atomic_path(target, mode) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def write_json(data: Any, target: Path | str) -> None:
     """Write sorted, indented JSON atomically, so equal data gives equal bytes."""
-    with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", target)
 
 
-def read_json(path: Path | str) -> Any:
-    return json.loads(Path(path).read_text())
+_REQUIRED = object()
+
+
+def read_json(path: Path | str, default: Any = _REQUIRED) -> Any:
+    """The JSON in ``path``; ``default`` if it is given and the file does not exist."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        if default is _REQUIRED:
+            raise
+        return default
+    return json.loads(text)
 
 
 # Fixed Parquet writer settings: no pandas or Arrow schema metadata (pandas records its own

@@ -28,7 +28,7 @@ def sync(store: LogStore, folder: Path) -> dict[str, int]:
     client = store.client()
     listed = store.list_objects(client)
     index_path = folder / INDEX
-    index: dict[str, str] = read_json(index_path) if index_path.exists() else {}
+    index: dict[str, str] = read_json(index_path, {})
     new = sorted(name for name in listed if name not in index)
     changed = sorted(name for name in listed if name in index and index[name] != listed[name])
     if changed:

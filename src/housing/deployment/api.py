@@ -39,7 +39,8 @@ def body_bytes() -> bytes:
     return data
 
 
-def read_json() -> Any:
+def request_json() -> Any:
+    """The request's JSON body; a RequestError naming what is wrong otherwise."""
     if not request.mimetype or request.mimetype != "application/json":
         raise RequestError(415, "unsupported content type", [{
             "error": f"send application/json, got '{request.mimetype or 'none'}'"}])
@@ -102,12 +103,12 @@ def shadow_status(svc) -> dict[str, Any] | None:
 
 @api.post("/predict")
 def predict() -> Response:
-    return json_response(predict_answer(service(), read_json()))
+    return json_response(predict_answer(service(), request_json()))
 
 
 @api.post("/invocations")
 def invocations() -> Response:
     svc = service()
-    rows = invocations_matrix(read_json(), max_batch=svc.settings.max_batch)
+    rows = invocations_matrix(request_json(), max_batch=svc.settings.max_batch)
     _, (values, _, _) = predict_rows(svc, rows)
     return json_response({"predictions": values})

@@ -64,11 +64,12 @@ class KnownGood:
         self._memory[name] = record
         if self.state_dir is None:
             return
-        from housing.deployment.predict.trees import _private_dir, _write_atomic
+        from housing.deployment.predict.trees import _private_dir
+        from housing.io import write_bytes
 
         try:
-            _write_atomic(_private_dir(self.state_dir) / name,
-                          json.dumps(record, sort_keys=True).encode())
+            write_bytes(json.dumps(record, sort_keys=True).encode(),
+                        _private_dir(self.state_dir) / name, mode=0o600, durable=True)
         except (NativeUnavailable, OSError) as err:
             logger.warning("state record %s not written: %s", name, err)
 

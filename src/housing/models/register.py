@@ -71,7 +71,7 @@ def run(params: RegisterParams, paths: RegisterPaths, *, model_name: str = MODEL
         return register_new(params, paths, model_name=model_name, fp=fp, test_md5=test_md5)
     logger.info("register: %s version %s already holds this model (fingerprint %s); nothing "
                 "registered, no alias moved", model_name, existing, fp)
-    last = read_json(paths.registry) if paths.registry.exists() else {}
+    last = read_json(paths.registry, {})
     if last.get("fingerprint") == fp and last.get("version") == existing:
         return {**last, "registered": False}  # the file keeps the registration's decision
     outcome = {"model_name": model_name, "version": existing, "fingerprint": fp,

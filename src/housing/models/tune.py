@@ -268,7 +268,7 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
     X, y = split_matrix(matrix)
     storage_url = optuna_storage(params.storage)
     data_md5 = file_md5(paths.matrix)
-    warm_start = read_json(paths.warm_start) if paths.warm_start.exists() else {}
+    warm_start = read_json(paths.warm_start, {})
 
     store.configure_tracking()
     with training_threads(params.n_threads), \

@@ -64,7 +64,7 @@ def run(params: MonitorParams, paths: MonitorPaths, *, model_name: str = MODEL_N
     seen = {"production_version": alias_version(model_name, PRODUCTION),
             "data_fingerprint": data_fingerprint(paths.production_dir, paths.predictions_dir),
             "params": params.model_dump(), "decisions": gate.decisions()}
-    last = read_json(paths.state) if paths.state.exists() else {}
+    last = read_json(paths.state, {})
     if (all(last.get(k) == v for k, v in seen.items()) and paths.plots.exists()
             and paths.accepted.exists() and paths.accepted_dir.is_dir()
             and paths.warm_start.exists()):

@@ -7,7 +7,6 @@ Everything here imports MLflow lazily and reads its store from ``config.tracking
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from housing.config import EXPERIMENT_NAME, artifact_location, experiment_context, tracking_uri
+from housing.io import read_json
 from housing.registry.serialization import load_skops_model
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ def run_document(run_id: str, artifact: str) -> dict:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=f"{client().get_run(run_id).info.artifact_uri}/{artifact}",
                 dst_path=tmp, tracking_uri=tracking_uri())
-            return json.loads(Path(local).read_text())
+            return read_json(local)
     except (MlflowException, OSError):
         return {}
 

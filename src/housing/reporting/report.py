@@ -82,7 +82,7 @@ def run(params: ReportParams, paths: ReportPaths) -> None:
     text = render(
         metrics=read_json(paths.metrics), tune=read_json(paths.tune),
         best=read_json(paths.best_params), params=params.model_dump(mode="json"),
-        monitoring=read_json(paths.monitoring) if paths.monitoring.exists() else None,
+        monitoring=read_json(paths.monitoring, None),
         rows=rows, ablation=paths.ablation.read_text() if paths.ablation.exists() else None,
         lineage={p.as_posix(): file_md5(p) for p in (paths.model, paths.train, paths.test)},
     )

@@ -33,7 +33,7 @@ def test_wait_ready_names_the_exit_of_a_server_that_dies_first():
 def test_wait_ready_gives_up_after_its_timeout_and_leaves_the_process_to_its_owner():
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        with pytest.raises(NotReady, match="did not answer within 0.5 s"):
+        with pytest.raises(NotReady, match=r"did not answer within 0\.5 s"):
             wait_ready(f"http://127.0.0.1:{free_port()}/ready", proc, timeout=0.5)
         assert proc.poll() is None
     finally:

@@ -37,14 +37,6 @@ def _run_data(run_id: str) -> tuple[dict[str, str], dict[str, str]]:
     return store.run_data(run_id)
 
 
-def _read_json(path: Path) -> dict | None:
-    """A monitor or evaluate output, or None before its stage has run here."""
-    try:
-        return read_json(path)
-    except FileNotFoundError:
-        return None
-
-
 def card_context(holder, workspace: Path) -> dict[str, Any]:
     """Everything the model card shows; registry problems become a notice, not a 500."""
     from housing.registry import events, store
@@ -56,7 +48,7 @@ def card_context(holder, workspace: Path) -> dict[str, Any]:
     if current is None:
         context["notice"] = "no model loaded: the service log and /model say why"
         return context
-    metrics = _read_json(workspace / "reports/metrics.json") or {}
+    metrics = read_json(workspace / "reports/metrics.json", None) or {}
     context["metric_names"] = METRICS
     context["metrics"] = metric_rows(current.metrics, metrics.get("baselines", {}), ANCHORS)
     context["ranges"] = [(f, *FEATURE_DOCS[f], current.ranges.get(f, {})) for f in FEATURES]
@@ -75,7 +67,7 @@ def card_context(holder, workspace: Path) -> dict[str, Any]:
 def monitoring_context(workspace: Path, batch: str | None) -> dict[str, Any]:
     """The monitor's report and the map of one batch (``batch``, or the first drifting
     one, or the first)."""
-    report = _read_json(workspace / MonitorPaths().state)
+    report = read_json(workspace / MonitorPaths().state, None)
     if report is None:
         return {"report": None}
     view = monitoring_view(report)

@@ -73,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from housing.config import go_offline
         from housing.deployment.predict.prepare import prepare
+        from housing.io import read_json
         from housing.registry.serialization import load_skops_model
 
         go_offline()
-        ranges = json.loads(Path(argv[1]).read_text())
+        ranges = read_json(argv[1])
         served = prepare(load_skops_model(argv[0]), ranges,
                          Path(argv[2]) if len(argv) > 2 else None, build=True)
     except (Exception, MemoryError) as err:  # noqa: BLE001 - every failure is a refusal

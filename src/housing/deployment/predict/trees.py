@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from housing.deployment.predict.text import NativeUnavailable
+from housing.io import write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -158,19 +159,6 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def build(text_path: Path, library: Path) -> None:
     """Compile the model text at ``text_path`` into ``library`` and record its digest
     (both written to a temporary name and renamed: the digest first, so that a library
@@ -181,8 +169,9 @@ def build(text_path: Path, library: Path) -> None:
     try:
         lleaves.Model(model_file=str(text_path)).compile(cache=str(tmp), **COMPILE_OPTIONS)
         data = tmp.read_bytes()
-        _write_atomic(digest_path(library), hashlib.sha256(data).hexdigest().encode())
-        _write_atomic(library, data)
+        write_bytes(hashlib.sha256(data).hexdigest().encode(), digest_path(library),
+                    mode=0o600, durable=True)
+        write_bytes(data, library, mode=0o600, durable=True)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -94,6 +94,7 @@ def _review(args: argparse.Namespace) -> None:
 
 def _quarantine(args: argparse.Namespace) -> int:
     from housing.config import MODEL_NAME
+    from housing.models.promotion import PRODUCTION
     from housing.monitoring import quarantine
     from housing.registry.lookup import alias_version
 
@@ -107,7 +108,7 @@ def _quarantine(args: argparse.Namespace) -> int:
     updated, done = getattr(quarantine, args.action)(gate, args.batch)
     check_stores(frozenset({TRACKING}))
     quarantine.write_gate(updated, path)
-    version = alias_version(MODEL_NAME, "production")
+    version = alias_version(MODEL_NAME, PRODUCTION)
     if version is not None:
         from housing.registry.events import record_event
 
@@ -121,6 +122,24 @@ def _stack(args: argparse.Namespace) -> int:
     from housing.dev import stack
 
     return stack.run(args.action, purge=args.purge)
+
+
+def _code_deps(args: argparse.Namespace) -> int:
+    from housing.code_deps import rewrite_dvc_yaml
+    from housing.io import write_text
+    from housing.stages import code_deps
+
+    derived = {stage.name: code_deps(stage) for stage in STAGES}
+    if not args.write:
+        for name, deps in derived.items():
+            print(f"{name}:\n" + "".join(f"  - {d}\n" for d in deps), end="")
+        return 0
+    text = args.dvc_yaml.read_text()
+    updated = rewrite_dvc_yaml(text, derived)
+    if updated != text:
+        write_text(updated, args.dvc_yaml)
+    print(f"{args.dvc_yaml}: {'updated' if updated != text else 'unchanged'}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,6 +228,12 @@ def _add_operations(sub) -> None:
     p.add_argument("action", choices=("list", "release", "drop"), nargs="?", default="list")
     p.add_argument("batch", nargs="?", default="")
     p.add_argument("--reason", default="", help="recorded in housing history")
+
+    p = sub.add_parser("code-deps", help="the src/ deps of each stage: the code it runs, "
+                       "found by walking its imports; --write puts them in dvc.yaml")
+    p.set_defaults(func=_code_deps)
+    p.add_argument("--write", action="store_true", help="rewrite dvc.yaml's src/ deps")
+    p.add_argument("--dvc-yaml", type=Path, default=Path("dvc.yaml"))
 
     p = sub.add_parser("stack", help="the local team stack: PostgreSQL databases, an MLflow "
                        "tracking server, a DVC remote")

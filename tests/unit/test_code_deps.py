@@ -1,83 +1,24 @@
-"""dvc.yaml's code deps are derived, not kept by hand: every project module a stage imports
-(at any depth, function-local imports included) and every project module its input models
-unpickle is covered by one of the stage's `src/` deps, so a change to code a stage runs
-reruns that stage."""
+"""dvc.yaml's code deps are derived, not kept by hand: each stage's `src/` deps are exactly
+what housing.code_deps's walk finds (every project module the stage imports, at any depth,
+and for a stage that loads a model every module its estimators live in), the walk sees
+what a pickled model really names, and tune's study name follows the same code."""
 
 from __future__ import annotations
 
-import ast
 import pickle
 import pickletools
-from pathlib import Path
 
 import pytest
 import yaml
 
+from housing import code_deps
 from housing.stages import STAGE
-
-SRC = Path(__file__).resolve().parents[2] / "src"
-
-# Imported by every stage, and no dep on purpose: params.py validates the values DVC tracks
-# under params: (it holds no defaults and computes nothing), and the CLI only dispatches.
-NOT_DEPS = {"housing.params", "housing.cli"}
+from housing.stages import code_deps as stage_deps
 
 # The pickles the pipeline writes and later stages load, and the stage that loads the
 # registry's production version instead.
 MODEL_FILES = {"models/model.joblib", "models/featurizer.joblib"}
 LOADS_PRODUCTION = {"monitor"}
-
-
-def module_file(name: str) -> Path | None:
-    """The source file of a project module or package, or None if it is not one."""
-    base = SRC.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def imported(name: str) -> set[str]:
-    """The project modules that module ``name`` imports anywhere in its source."""
-    tree = ast.parse(module_file(name).read_text())
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("housing")}
-        elif isinstance(node, ast.ImportFrom) and node.module \
-                and node.module.startswith("housing") and node.level == 0:
-            found.add(node.module)
-            # `from housing.registry import store` imports the submodule store
-            found |= {f"{node.module}.{a.name}" for a in node.names
-                      if module_file(f"{node.module}.{a.name}")}
-    return {m for m in found if module_file(m)}
-
-
-def closure(roots: set[str]) -> set[str]:
-    """``roots`` and every project module they import, transitively."""
-    seen: set[str] = set()
-    todo = list(roots)
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(imported(name) - seen)
-    return seen
-
-
-def carries_code(name: str) -> bool:
-    """A package's __init__ that holds only its docstring runs nothing."""
-    path = module_file(name)
-    if path.name != "__init__.py":
-        return True
-    body = ast.parse(path.read_text()).body
-    return not (len(body) <= 1 and all(isinstance(n, ast.Expr) for n in body))
-
-
-def covered(name: str, deps: list[str]) -> bool:
-    rel = module_file(name).relative_to(SRC.parent).as_posix()
-    folder = rel.rsplit("/", 1)[0]
-    return any(rel == d or rel.startswith(d.rstrip("/") + "/")
-               or (rel.endswith("__init__.py") and folder == d) for d in deps)
 
 
 def pickled_modules(obj) -> set[str]:
@@ -91,7 +32,7 @@ def pickled_modules(obj) -> set[str]:
             names.add(strings[-2])
         elif op.name == "GLOBAL":
             names.add(arg.split(" ")[0])
-    return {n for n in names if n.startswith("housing") and module_file(n)}
+    return {n for n in names if n.startswith("housing") and code_deps.module_file(n)}
 
 
 @pytest.fixture(scope="module")
@@ -128,56 +69,59 @@ def unpickled(pipeline_params) -> set[str]:
     return pickled_modules(featurizer) | pickled_modules(model)
 
 
-def runs(stage: str, spec: dict, unpickled: set[str]) -> set[str]:
-    """The project modules ``stage`` runs: its module's imports, and what its models load."""
-    needed = closure({STAGE[stage].module})
-    if MODEL_FILES & set(spec.get("deps", [])) or stage in LOADS_PRODUCTION:
-        needed |= closure(unpickled)
-    return {m for m in needed - NOT_DEPS if carries_code(m)}
-
-
-def undeclared(stage: str, spec: dict, unpickled: set[str]) -> list[str]:
-    """The project modules ``stage`` runs that none of its `src/` deps covers."""
-    deps = [d for d in spec.get("deps", []) if d.startswith("src/")]
-    return sorted(m for m in runs(stage, spec, unpickled) if not covered(m, deps))
-
-
-def unneeded(stage: str, spec: dict, unpickled: set[str]) -> list[str]:
-    """The `src/` deps of ``stage`` that cover no module it runs (needless reruns)."""
-    modules = runs(stage, spec, unpickled)
-    return [d for d in spec.get("deps", []) if d.startswith("src/")
-            and not any(covered(m, [d]) for m in modules)]
+def src_deps(spec: dict) -> list[str]:
+    return [d for d in spec.get("deps", []) if d.startswith("src/")]
 
 
 @pytest.mark.parametrize("stage", list(STAGE))
-def test_every_module_a_stage_runs_is_a_dep(stage, dvc_stages, unpickled):
-    missing = undeclared(stage, dvc_stages[stage], unpickled)
-    assert not missing, f"{stage} runs code dvc.yaml does not declare: {missing}"
+def test_dvc_yaml_holds_the_derived_deps(stage, dvc_stages):
+    assert src_deps(dvc_stages[stage]) == stage_deps(STAGE[stage]), (
+        f"{stage}: dvc.yaml's src/ deps are not the derived ones; run `housing code-deps --write`")
 
 
 @pytest.mark.parametrize("stage", list(STAGE))
-def test_every_code_dep_is_code_the_stage_runs(stage, dvc_stages, unpickled):
-    extra = unneeded(stage, dvc_stages[stage], unpickled)
-    assert not extra, f"{stage} declares code it does not run: {extra}"
+def test_a_stage_loads_models_exactly_when_its_inputs_are_models(stage, dvc_stages):
+    inputs = set(dvc_stages[stage].get("deps", []))
+    assert STAGE[stage].loads_models == bool(
+        (MODEL_FILES & inputs and stage != "report") or stage in LOADS_PRODUCTION)
 
 
-def test_an_extra_dep_is_caught(dvc_stages, unpickled):
-    spec = dict(dvc_stages["prepare"])
-    spec["deps"] = [*spec["deps"], "src/housing/models/lgbm.py"]
-    assert unneeded("prepare", spec, unpickled) == ["src/housing/models/lgbm.py"]
-
-
-def test_a_dropped_dep_is_caught(dvc_stages, unpickled):
-    spec = dict(dvc_stages["evaluate"])
-    spec["deps"] = [d for d in spec["deps"] if d != "src/housing/models/lgbm.py"]
-    assert undeclared("evaluate", spec, unpickled) == ["housing.models.lgbm"]
-
-
-def test_the_model_pickle_names_the_project_s_estimators(unpickled):
-    """The derivation sees what loading a model imports (else the test above proves less)."""
-    assert {"housing.models.lgbm", "housing.features.transformers"} <= unpickled
+def test_the_walk_covers_every_module_a_pickled_model_names(unpickled):
+    """The trusted types' modules cover what loading a real model imports."""
+    assert {"housing.models.lgbm", "housing.features.transformers",
+            "housing.models.intervals"} <= unpickled
+    assert unpickled <= code_deps.closure(code_deps.model_modules())
 
 
 def test_the_walk_follows_function_local_and_submodule_imports():
     # tune imports study and the registry's store inside functions
-    assert {"housing.models.study", "housing.registry.store"} <= closure({"housing.models.tune"})
+    assert {"housing.models.study", "housing.registry.store"} <= code_deps.closure(
+        {"housing.models.tune"})
+
+
+def test_a_folder_is_named_only_when_every_file_in_it_is_needed():
+    deps = stage_deps(STAGE["report"])
+    assert "src/housing/reporting/templates" in deps  # the template it renders
+    assert "src/housing/reporting" not in deps        # review.py is not the report's
+    assert "src/housing/features" in stage_deps(STAGE["featurize"])
+
+
+def test_rewriting_dvc_yaml_replaces_only_src_deps(repo_root):
+    text = (repo_root / "dvc.yaml").read_text()
+    changed = code_deps.rewrite_dvc_yaml(text, {"prepare": ["src/housing/x.py"]})
+    prepare = yaml.safe_load(changed)["stages"]["prepare"]
+    assert src_deps(prepare) == ["src/housing/x.py"]
+    assert [d for d in prepare["deps"] if not d.startswith("src/")] == [
+        d for d in yaml.safe_load(text)["stages"]["prepare"]["deps"] if not d.startswith("src/")]
+    assert changed.count("\n  #") == text.count("\n  #")  # comments kept
+    with pytest.raises(ValueError, match="nostage"):
+        code_deps.rewrite_dvc_yaml(text, {"nostage": ["src/housing/x.py"]})
+
+
+def test_the_study_name_follows_the_code_tune_runs(pipeline_params, monkeypatch):
+    from housing.models import tune
+
+    before = tune.study_name_for("lightgbm", pipeline_params.tune, "md5")
+    assert before == tune.study_name_for("lightgbm", pipeline_params.tune, "md5")
+    monkeypatch.setattr(code_deps, "digest", lambda names: "other code")
+    assert tune.study_name_for("lightgbm", pipeline_params.tune, "md5") != before

@@ -16,8 +16,10 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS: list[set[str]] = [
     {"housing", "config"},                                    # names and paths
     {"io", "logs", "stores", "params"},                       # writers, logging, stores, params
-    {"stages", "log_store"},                                  # the stage table; the log's store
+    {"log_store"},                                            # the log's store
     {"registry"},                                             # the one place MLflow is spoken to
+    {"code_deps"},                                            # the code each stage runs
+    {"stages"},                                               # the stage table
     {"data"},                                                 # prepare
     {"features"},                                             # featurize
     {"models"},                                               # tune, evaluate, register

@@ -17,7 +17,7 @@ INTERVAL = {"target": 0.9, "coverage": 0.9053, "mean_width": 1.0273, "width_rati
 
 
 def inputs(**changes):
-    params = load_params(ROOT / "params.yaml").report.model_dump(mode="json")
+    params = load_params(ROOT / "params.yaml").report
     base = {"metrics": {"model": METRICS, "baselines": {"mean_value": METRICS},
                         "interval": INTERVAL},
             "tune": {"cv_rmse_mean": 0.41, "n_complete": 9, "n_pruned": 3},

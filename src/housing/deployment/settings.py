@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from housing.config import MODEL_NAME, PREDICTIONS_DIR, workspace_root
 from housing.log_store import LogStore
+from housing.models.promotion import PRODUCTION
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")  # Werkzeug matches no IPv6 literal
 MIN_KEY_LENGTH = 32  # beyond loopback: a key that guessing at any rate cannot find
@@ -76,7 +77,7 @@ class Settings(BaseSettings):
                                       populate_by_name=True)
 
     model_name: str = MODEL_NAME
-    model_alias: str = "production"
+    model_alias: str = PRODUCTION
     api_key: str | None = Field(None, repr=False)
     open: bool = False                       # serve without a key beyond loopback, on purpose
     proxy_hops: NonNegativeInt = 0           # trusted proxies in front: X-Forwarded-For hops

@@ -10,25 +10,10 @@ import pandas as pd
 
 from housing.config import FEATURES, TARGET, EvaluatePaths
 from housing.io import atomic_path, read_joblib, write_csv, write_json
-from housing.models.metrics import rmse
+from housing.models.metrics import regression_metrics, rmse
 from housing.params import EvaluateParams
 
 logger = logging.getLogger(__name__)
-
-
-def regression_metrics(y_true, y_pred) -> dict[str, float]:
-    """RMSE, MAE, R², MAPE and median absolute error, rounded to 6 decimals for stable diffs."""
-    from sklearn import metrics as m
-
-    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
-    values = {
-        "rmse": rmse(y_true, y_pred),
-        "mae": m.mean_absolute_error(y_true, y_pred),
-        "r2": m.r2_score(y_true, y_pred),
-        "mape": m.mean_absolute_percentage_error(y_true, y_pred),
-        "median_ae": m.median_absolute_error(y_true, y_pred),
-    }
-    return {k: round(float(v), 6) for k, v in values.items()}
 
 
 def baseline_predictions(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, np.ndarray]:

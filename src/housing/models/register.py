@@ -20,7 +20,7 @@ from typing import Any
 
 from housing.config import FEATURES, MODEL_NAME, TARGET, RegisterPaths, experiment_context
 from housing.io import file_md5, read_json, write_json
-from housing.models.promotion import promotion_decision
+from housing.models.promotion import PRODUCTION, promotion_decision
 from housing.models.release import refresh_challenger
 from housing.params import RegisterParams
 from housing.registry import events, lookup, store
@@ -83,9 +83,9 @@ def run(params: RegisterParams, paths: RegisterPaths, *, model_name: str = MODEL
 def production_metrics(model_name: str, test_md5: str, test) -> dict[str, float] | None:
     """The production version's test metrics on this test set: its recorded ones when it
     was evaluated on the same test set, else recomputed with its own model."""
-    from housing.models.evaluate import regression_metrics
+    from housing.models.metrics import regression_metrics
 
-    current = store.version_by_alias(model_name, "production")
+    current = store.version_by_alias(model_name, PRODUCTION)
     if current is None:
         return None
     recorded = store.version_metrics(current)

@@ -65,9 +65,10 @@ def cv_folds(params: TuneParams):
 def study_name_for(family: str, params: TuneParams, data_md5: str,
                    warm: dict[str, Any] | None = None) -> str:
     """A name that changes whenever the search would: every tune param, the family, the
-    training data, the warm start and the tuning code."""
-    code = b"".join(Path(__file__).with_name(f).read_bytes()
-                    for f in ("spaces.py", "tune.py", "study.py", "lgbm.py"))
+    training data, the warm start and the code tune runs (dvc.yaml's walk: code_deps)."""
+    from housing import code_deps
+
+    code = code_deps.digest(code_deps.modules(__name__, loads_models=True)).encode()
     search = params.model_dump(mode="json", exclude={"interval_coverage"})  # after the search
     key = json.dumps([family, search, data_md5,
                       hashlib.md5(code).hexdigest()] + ([warm] if warm else []),

@@ -19,14 +19,13 @@ from housing.config import MODEL_NAME, MonitorPaths
 from housing.data.log_objects import STORE_COPIES, sync
 from housing.io import file_md5, read_json, write_json
 from housing.log_store import LogStore
+from housing.models.promotion import PRODUCTION
 from housing.monitoring.quarantine import Gate, read_gate
 from housing.params import MonitorParams
 from housing.registry import events
 from housing.registry.lookup import alias_version
 
 logger = logging.getLogger(__name__)
-
-PRODUCTION = "production"
 
 
 def data_fingerprint(*folders: Path) -> str:

@@ -62,39 +62,51 @@ def history(name: str) -> list[dict]:
     return sorted(events, key=lambda e: e["at"])
 
 
+def describe_event(event: dict) -> str:
+    """What ``event`` records, in one line without its time or the operator's reason: the
+    text of `housing history` and of the dashboard's history. A record this project did
+    not write whole is named, not a crash."""
+    try:
+        return _describe(event)
+    except (KeyError, TypeError, ValueError):
+        return f"{str(event.get('event', 'event'))[:40]}: an unreadable record"
+
+
 def format_event(event: dict) -> str:
     """One line of `housing history`."""
+    reason = event.get("reason") if event.get("event") != "refuse" else None
+    return f"{event.get('at', '')}  {describe_event(event)}" + (f" ({reason})" if reason else "")
+
+
+def _describe(event: dict) -> str:
     kind = event["event"]
     if kind == "rollback":
-        what = f"rollback: production {event['previous']} -> {event['version']}"
-    elif kind == "quarantine":
-        what = (f"quarantine: batch {event['batch']} ({event.get('rows')} rows) against "
+        return f"rollback: production {event['previous']} -> {event['version']}"
+    if kind == "quarantine":
+        return (f"quarantine: batch {event['batch']} ({event.get('rows')} rows) against "
                 f"production {event['version']}: " + "; ".join(event.get("reasons", [])))
-    elif kind in ("release", "drop"):
-        what = f"{kind}: batch {event['batch']} " + (
+    if kind in ("release", "drop"):
+        return f"{kind}: batch {event['batch']} " + (
             "released from quarantine" if kind == "release" else "dropped for good")
-    elif kind == "refuse":
-        return (f"{event['at']}  refuse: version {event['version']} ({event['alias']}) "
-                f"refused by the service, which kept serving the version before it: "
-                f"{event['reason']}")
-    elif kind == "shadow":
+    if kind == "refuse":
+        return (f"refuse: version {event['version']} ({event['alias']}) refused by the "
+                f"service, which kept serving the version before it: {event['reason']}")
+    if kind == "shadow":
         low, high = event["interval"]
-        what = (f"shadow: challenger {event['version']} against production "
+        return (f"shadow: challenger {event['version']} against production "
                 f"{event['production_version']} on {event['labelled_rows']} labelled live "
                 f"rows: RMSE {event['challenger_rmse']:.4f} vs {event['production_rmse']:.4f}, "
                 f"difference {event['difference']:+.4f} [{low:+.4f}, {high:+.4f}] "
                 f"({event['confidence']:.0%})")
-    elif kind == "promote":
-        what = (f"promote: production {event['previous']} -> {event['version']}"
+    if kind == "promote":
+        return (f"promote: production {event['previous']} -> {event['version']}"
                 + (" (forced past the gate)" if event.get("forced") else ""))
-    else:
-        where = (f" in experiment {event['experiment']} (baseline "
-                 f"{str(event.get('baseline_rev', ''))[:7]})" if event.get("experiment") else "")
-        aliases = ", ".join(event.get("aliases", [])) or "no alias moved"
-        what = (f"register version {event['version']}{where}: {aliases}; "
-                f"RMSE {event['rmse']:.4f}" + (f" vs production {event['production_rmse']:.4f}"
-                                               if event.get("production_rmse") else ""))
-        if event.get("experiment"):
-            what += "; would promote" if event.get("would_promote") else "; would not promote"
-    reason = event.get("reason")
-    return f"{event['at']}  {what}" + (f" ({reason})" if reason else "")
+    where = (f" in experiment {event['experiment']} (baseline "
+             f"{str(event.get('baseline_rev', ''))[:7]})" if event.get("experiment") else "")
+    aliases = ", ".join(event.get("aliases", [])) or "no alias moved"
+    what = (f"register version {event['version']}{where}: {aliases}; "
+            f"RMSE {event['rmse']:.4f}" + (f" vs production {event['production_rmse']:.4f}"
+                                           if event.get("production_rmse") else ""))
+    if event.get("experiment"):
+        what += "; would promote" if event.get("would_promote") else "; would not promote"
+    return what

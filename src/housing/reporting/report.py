@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from housing.config import FEATURES, TARGET, ReportPaths
-from housing.io import atomic_path, read_json
-from housing.params import ReportParams
+from housing.io import read_json, write_text
+from housing.models.metrics import METRIC_NAMES, metric_rows
+from housing.models.promotion import threshold_failures
+from housing.params import RegisterParams, ReportParams
 
 logger = logging.getLogger(__name__)
 
@@ -27,32 +28,20 @@ ANCHORS: tuple[tuple[str, str], ...] = (
     ("untuned HistGradientBoostingRegressor", "≈ 0.46"),
 )
 FIGURES = ("predicted_vs_actual", "residuals", "error_by_decile", "feature_importance")
-METRICS = ("rmse", "mae", "r2", "mape", "median_ae")
 
 
-def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
-    """The metrics table's rows: this pipeline's model, then each baseline."""
-    return [("this pipeline", metrics["model"])] + [
-        (f"baseline: {name.replace('_', ' ')}", values)
-        for name, values in sorted(metrics["baselines"].items())]
+def gate_verdict(metrics: dict, thresholds: RegisterParams) -> str:
+    """Whether this model passes the release gate's thresholds (the gate's own check).
+    Which version is in production is the registry's state, not the pipeline's: `housing
+    history` shows it."""
+    failures = threshold_failures(metrics["model"], thresholds)
+    if failures:
+        return "fails the thresholds: " + "; ".join(failures)
+    return (f"passes the thresholds (RMSE ≤ `register.max_rmse` {thresholds.max_rmse}, "
+            f"R² ≥ `register.min_r2` {thresholds.min_r2})")
 
 
-def gate_verdict(metrics: dict, thresholds: dict) -> str:
-    """Whether this model passes the release gate's thresholds. Which version is in
-    production is the registry's state, not the pipeline's: `housing history` shows it."""
-    model = metrics["model"]
-    failures = []
-    if model["rmse"] > thresholds["max_rmse"]:
-        failures.append(f"RMSE {model['rmse']:.4f} is above `register.max_rmse` "
-                        f"{thresholds['max_rmse']}")
-    if model["r2"] < thresholds["min_r2"]:
-        failures.append(f"R² {model['r2']:.4f} is below `register.min_r2` {thresholds['min_r2']}")
-    return ("passes the thresholds (RMSE ≤ `register.max_rmse` "
-            f"{thresholds['max_rmse']}, R² ≥ `register.min_r2` {thresholds['min_r2']})"
-            if not failures else "fails the thresholds: " + "; ".join(failures))
-
-
-def render(*, metrics: dict, tune: dict, best: dict, params: dict,
+def render(*, metrics: dict, tune: dict, best: dict, params: ReportParams,
            monitoring: dict | None, rows: dict[str, int], ablation: str | None,
            lineage: dict[str, str]) -> str:
     """The whole report as Markdown, from templates/report.md.j2."""
@@ -62,10 +51,12 @@ def render(*, metrics: dict, tune: dict, best: dict, params: dict,
         loader=jinja2.PackageLoader("housing.reporting"), undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     return environment.get_template("report.md.j2").render(
-        metrics=metrics, tune=tune, best=best, params=params, monitoring=monitoring or {},
+        metrics=metrics, tune=tune, best=best, params=params.model_dump(mode="json"),
+        monitoring=monitoring or {},
         rows=rows, ablation=ablation, lineage=lineage, features=FEATURES, target=TARGET,
-        metric_names=METRICS, metric_rows=metric_rows(metrics), anchors=ANCHORS,
-        figures=FIGURES, gate=gate_verdict(metrics, params["register"]))
+        metric_names=METRIC_NAMES, anchors=ANCHORS, figures=FIGURES,
+        metric_rows=metric_rows("this pipeline", metrics["model"], metrics["baselines"]),
+        gate=gate_verdict(metrics, params.register))
 
 
 def _rows(path: Path) -> int:
@@ -81,11 +72,10 @@ def run(params: ReportParams, paths: ReportPaths) -> None:
     rows = {name: _rows(getattr(paths, name)) for name in ("raw", "train", "test", "stream")}
     text = render(
         metrics=read_json(paths.metrics), tune=read_json(paths.tune),
-        best=read_json(paths.best_params), params=params.model_dump(mode="json"),
+        best=read_json(paths.best_params), params=params,
         monitoring=read_json(paths.monitoring, None),
         rows=rows, ablation=paths.ablation.read_text() if paths.ablation.exists() else None,
         lineage={p.as_posix(): file_md5(p) for p in (paths.model, paths.train, paths.test)},
     )
-    with atomic_path(paths.report) as tmp:
-        tmp.write_text(text)
+    write_text(text, paths.report)
     logger.info("wrote %s", paths.report)

@@ -20,12 +20,12 @@ from typing import Any
 
 from housing.config import MODEL_NAME, EvaluatePaths
 from housing.io import atomic_path, read_json
-from housing.models.promotion import promotion_decision
+from housing.models.metrics import METRIC_NAMES
+from housing.models.promotion import PRODUCTION, promotion_decision
 from housing.params import load_params
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("rmse", "mae", "r2", "mape", "median_ae")
 DVC_TIMEOUT_SECONDS = 300
 FIGURES_DIR = EvaluatePaths().figures_dir  # the evaluate stage's PNGs, which git tracks
 
@@ -66,14 +66,14 @@ def production_section(candidate: dict[str, float], thresholds) -> list[str]:
     """This change's test metrics against the production version, and the gate's word."""
     from housing.registry import store
 
-    current = store.version_by_alias(MODEL_NAME, "production")
+    current = store.version_by_alias(MODEL_NAME, PRODUCTION)
     production = ({"version": int(current.version), **store.version_metrics(current)}
                   if current is not None else None)
     decision = promotion_decision(candidate, production, thresholds)
     lines = ["| metric | production"
              + (f" (version {production['version']})" if production else "")
              + " | this change | change |", "|---|---:|---:|---:|"]
-    for metric in METRICS:
+    for metric in METRIC_NAMES:
         new = candidate.get(metric)
         old = production.get(metric) if production else None
         change = None if old is None or new is None else new - old

@@ -124,8 +124,14 @@ def test_history_rows_newest_first_with_rollbacks():
         {"at": "1", "event": "register", "version": 1, "aliases": ["production"], "rmse": 0.4},
         {"at": "2", "event": "rollback", "version": 1, "previous": 2, "reason": "bad"}])
     assert [r["at"] for r in rows] == ["2", "1"]
-    assert rows[0]["what"] == "rollback from version 2" and rows[0]["detail"] == "bad"
-    assert rows[1]["detail"] == "RMSE 0.4000"
+    assert rows[0]["what"] == "rollback: production 2 -> 1" and rows[0]["detail"] == "bad"
+    assert rows[1]["what"] == "register version 1: production; RMSE 0.4000"
+    assert rows[1]["detail"] == ""
+
+
+def test_history_rows_name_an_unreadable_record_instead_of_failing():
+    rows = dashboard.history_rows([{"at": "1", "event": "rollback", "version": 1}])
+    assert rows[0]["what"] == "rollback: an unreadable record"
 
 
 def test_metric_rows_put_the_model_first():

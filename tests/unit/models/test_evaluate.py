@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from housing.models.evaluate import error_by_decile, regression_metrics, residual_histogram
+from housing.models.evaluate import error_by_decile, residual_histogram
+from housing.models.metrics import regression_metrics
 
 
 def test_perfect_predictions():

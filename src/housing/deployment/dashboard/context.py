@@ -15,13 +15,13 @@ from housing.config import FEATURES, MonitorPaths
 from housing.deployment.contract import FEATURE_DOCS
 from housing.deployment.dashboard.charts import california_map
 from housing.deployment.dashboard.views import (
-    METRICS,
     history_rows,
     lineage,
     metric_rows,
     monitoring_view,
 )
 from housing.io import read_json
+from housing.models.metrics import METRIC_NAMES
 from housing.stores import redact_url
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def card_context(holder, workspace: Path) -> dict[str, Any]:
         context["notice"] = "no model loaded: the service log and /model say why"
         return context
     metrics = read_json(workspace / "reports/metrics.json", None) or {}
-    context["metric_names"] = METRICS
+    context["metric_names"] = METRIC_NAMES
     context["metrics"] = metric_rows(current.metrics, metrics.get("baselines", {}), ANCHORS)
     context["ranges"] = [(f, *FEATURE_DOCS[f], current.ranges.get(f, {})) for f in FEATURES]
     try:

@@ -9,6 +9,9 @@ from typing import Any
 from housing.config import FEATURES
 from housing.deployment.contract import FEATURE_DOCS
 from housing.deployment.dashboard.charts import drift_bars, rmse_chart
+from housing.models.metrics import METRIC_NAMES
+from housing.models.metrics import metric_rows as table_rows
+from housing.registry.events import describe_event
 
 # Real districts of the data set (row numbers of fetch_california_housing).
 EXAMPLES: dict[str, tuple[str, dict[str, float]]] = {
@@ -26,7 +29,6 @@ EXAMPLES: dict[str, tuple[str, dict[str, float]]] = {
         "Population": 649.0, "AveOccup": 2.277193, "Latitude": 32.76, "Longitude": -117.18}),
 }
 
-METRICS = ("rmse", "mae", "r2", "mape", "median_ae")
 def form_payload(form: dict[str, str]) -> dict[str, Any]:
     """The form's text as the JSON /predict receives: numbers where the text is one, the
     text itself otherwise (so the API's own validation names the problem), null if empty."""
@@ -66,13 +68,11 @@ def usd_text(usd: float) -> str:
 def metric_rows(model: dict[str, float], baselines: dict[str, dict[str, float]],
                 anchors: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
     """The card's metrics table: the model, the baselines, then the published anchors."""
-    rows = [{"name": "this version", "kind": "model",
-             "values": [model.get(m) for m in METRICS]}]
-    rows += [{"name": f"baseline: {name.replace('_', ' ')}", "kind": "baseline",
-              "values": [values.get(m) for m in METRICS]}
-             for name, values in sorted(baselines.items())]
-    rows += [{"name": name, "kind": "anchor", "values": [value, *[None] * (len(METRICS) - 1)]}
-             for name, value in anchors]
+    rows = [{"name": name, "kind": "baseline" if i else "model",
+             "values": [values.get(m) for m in METRIC_NAMES]}
+            for i, (name, values) in enumerate(table_rows("this version", model, baselines))]
+    rows += [{"name": name, "kind": "anchor",
+              "values": [value, *[None] * (len(METRIC_NAMES) - 1)]} for name, value in anchors]
     return rows
 
 
@@ -85,30 +85,14 @@ def lineage(tags: dict[str, str], params: dict[str, str]) -> dict[str, Any]:
 
 
 def history_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Registry events, newest first, as table rows."""
-    rows = []
-    for event in reversed(events):
-        kind = event.get("event")
-        if kind == "rollback":
-            what = f"rollback from version {event.get('previous')}"
-            detail = event.get("reason") or ""
-        elif kind == "promote":
-            what = f"promoted from version {event.get('previous')}"
-            detail = event.get("reason") or ""
-        elif kind in ("quarantine", "release", "drop"):
-            what = {"quarantine": "batch quarantined", "release": "batch released",
-                    "drop": "batch dropped"}[kind]
-            detail = f"{event.get('batch')}" + (f": {event['reason']}"
-                                                if event.get("reason") else "")
-        else:
-            aliases = ", ".join(event.get("aliases") or []) or "no alias"
-            what = f"registered: {aliases}"
-            production = event.get("production_rmse")
-            detail = f"RMSE {event.get('rmse', float('nan')):.4f}" + (
-                f" vs production {production:.4f}" if production is not None else "")
-        rows.append({"at": event.get("at", ""), "version": event.get("version"),
-                     "what": what, "detail": detail, "reasons": event.get("reasons") or []})
-    return rows
+    """Registry events, newest first, as table rows: the text of `housing history`, the
+    operator's reason beside it, and the gate's reasons."""
+    return [{"at": event.get("at", ""), "version": event.get("version"),
+             "what": describe_event(event),
+             "detail": (event.get("reason") or "") if event.get("event") != "refuse" else "",
+             # a quarantine's reasons are in its text already
+             "reasons": [] if event.get("event") == "quarantine" else event.get("reasons") or []}
+            for event in reversed(events)]
 
 
 def monitoring_view(report: dict[str, Any]) -> dict[str, Any]:

@@ -107,19 +107,21 @@ def in_process_us(tracking_uri: str, tree_cache: Path) -> dict[str, float]:
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     from housing.config import FEATURES
-    from housing.deployment.holder import load_version, resolve_version
+    from housing.deployment.holder import load_version
     from housing.deployment.predict.compiled import compile_regressor, tree_members
     from housing.deployment.predict.features import ArrayFeatures
     from housing.deployment.predict.prepare import cached_native
     from housing.deployment.predict.text import member_text
     from housing.deployment.predict.trees import ensure_library
+    from housing.models.promotion import PRODUCTION
+    from housing.registry.store import aliased_version
 
     loaded = load_version(
-        "california-housing", resolve_version("california-housing", "production"))
+        "california-housing", aliased_version("california-housing", PRODUCTION))
     for member in tree_members(loaded.model[-1]):
         ensure_library(member_text(member), tree_cache)
     loaded = load_version(
-        "california-housing", resolve_version("california-housing", "production"), tree_cache)
+        "california-housing", aliased_version("california-housing", PRODUCTION), tree_cache)
     frame = pd.DataFrame([ROW])
     row = np.array([[ROW[f] for f in FEATURES]])
     features = ArrayFeatures(loaded.model[:-1], FEATURES)

@@ -72,13 +72,15 @@ def measure(preload: bool, workers: int, tracking_uri: str, tree_cache: Path
 def build_libraries(tracking_uri: str, tree_cache: Path) -> None:
     """The production version's lleaves libraries, built (or found) in ``tree_cache``."""
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    from housing.deployment.holder import load_version, resolve_version
+    from housing.deployment.holder import load_version
     from housing.deployment.predict.compiled import tree_members
     from housing.deployment.predict.text import member_text
     from housing.deployment.predict.trees import ensure_library
+    from housing.models.promotion import PRODUCTION
+    from housing.registry.store import aliased_version
 
     loaded = load_version(
-        "california-housing", resolve_version("california-housing", "production"))
+        "california-housing", aliased_version("california-housing", PRODUCTION))
     for member in tree_members(loaded.model[-1]):
         ensure_library(member_text(member), tree_cache)
 

@@ -85,12 +85,14 @@ def main() -> None:
     import pandas as pd
 
     from housing.config import FEATURES, EvaluatePaths
-    from housing.deployment.holder import load_version, resolve_version
+    from housing.deployment.holder import load_version
     from housing.deployment.predict.compiled import compile_regressor
     from housing.deployment.predict.features import ArrayFeatures
+    from housing.models.promotion import PRODUCTION
+    from housing.registry.store import aliased_version
 
     loaded = load_version(
-        "california-housing", resolve_version("california-housing", "production"))
+        "california-housing", aliased_version("california-housing", PRODUCTION))
     regressor = loaded.model[-1]
     if hasattr(regressor, "n_jobs"):
         regressor.set_params(n_jobs=1)

@@ -50,11 +50,19 @@ def check_database(url: str, what: str) -> None:
         engine.dispose()
 
 
+def tracking_request(url: str) -> urllib.request.Request:
+    """A request to an MLflow tracking server, with MLflow's own bearer token
+    (MLFLOW_TRACKING_TOKEN) when one is set."""
+    request = urllib.request.Request(url)
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    return request
+
+
 def check_tracking_server(uri: str) -> None:
     """GET the MLflow server's /health."""
-    request = urllib.request.Request(f"{uri.rstrip('/')}/health")
-    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
-        request.add_header("Authorization", f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}")
+    request = tracking_request(f"{uri.rstrip('/')}/health")
     try:
         with urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_SECONDS) as response:
             response.read()

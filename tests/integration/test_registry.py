@@ -199,6 +199,25 @@ def test_look_ups_without_mlflow_agree_with_the_client(two_versions, tmp_path):
     assert lookup.fingerprint_version(NAME, fingerprint) is None
 
 
+def test_a_store_whose_schema_changed_fails_loudly_instead_of_answering_none(
+        two_versions, mlflow_store, tmp_path):
+    """A real MLflow store, then a column renamed as an MLflow upgrade might: the look-up
+    names the table and column rather than saying "no version"."""
+    import shutil
+    import sqlite3
+
+    copy = tmp_path / "changed.db"
+    shutil.copy(mlflow_store.removeprefix("sqlite:///"), copy)
+    assert lookup.alias_version(NAME, "production", f"sqlite:///{copy}") is not None
+    with sqlite3.connect(copy) as conn:
+        conn.execute("ALTER TABLE registered_model_aliases RENAME COLUMN alias TO alias_name")
+    with pytest.raises(lookup.SchemaError, match=r"registered_model_aliases.*alias"):
+        lookup.alias_version(NAME, "production", f"sqlite:///{copy}")
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()  # a file MLflow has not initialised: no answer yet
+    assert lookup.alias_version(NAME, "production", f"sqlite:///{empty}") is None
+
+
 def test_a_version_loads_from_the_configured_store_after_another_was_used(
         mlflow_store, tmp_path, monkeypatch, register_small_model, housing_frame):
     """One process, two stores: after registering into B (which points MLflow's

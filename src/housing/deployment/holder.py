@@ -95,11 +95,6 @@ def release_memory() -> None:
             ctypes.CDLL(libc).malloc_trim(0)
 
 
-def resolve_version(name: str, alias: str) -> str:
-    """The version number the alias points at now (the registry's own error when none)."""
-    return str(store.client().get_model_version_by_alias(name, alias).version)
-
-
 def _tried(path: Path, ranges: dict, tree_cache: Path | None, known: KnownGood) -> str:
     """The artifact's digest, once it passed the probe (now or on an earlier try on this
     machine); Refused if it failed there."""
@@ -123,7 +118,7 @@ def load_version(name: str, version: str, tree_cache: Path | None = None,
     Refused names the step that failed. Its tree members run on lleaves where
     ``tree_cache`` holds their libraries."""
     known = known or KnownGood(None, name)
-    mv = store.client().get_model_version(name, version)
+    mv = store.get_version(name, version)
     ranges = store.feature_ranges(mv.run_id) if mv.run_id else {}
     if not ranges:  # a version logged without ranges: predictions are simply not flagged
         logger.warning("version %s has no feature ranges", mv.version)
@@ -178,7 +173,7 @@ class ModelHolder:
         if swapped. A worker with nothing yet falls back to the last version adopted."""
         with self._lock:
             try:
-                version = resolve_version(self.name, self.alias)
+                version = store.aliased_version(self.name, self.alias)
             except Exception as err:  # noqa: BLE001 - registry down or alias missing: keep serving
                 self._unreachable(err)
                 return False

@@ -101,7 +101,7 @@ ALWAYS_RUN = ("monitor", "register")
 
 def model_versions(workspace: Path, name: str = "california-housing") -> list[int]:
     """The registered versions in a workspace's embedded MLflow store."""
-    from mlflow.tracking import MlflowClient
+    from housing.registry import store
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{workspace / 'mlflow.db'}")
-    return sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+    uri = f"sqlite:///{workspace / 'mlflow.db'}"
+    return [int(v.version) for v in store.versions(name, uri=uri)]

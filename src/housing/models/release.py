@@ -45,7 +45,7 @@ def refresh_challenger(name: str = MODEL_NAME) -> int | None:
     return chosen
 
 
-def resolve_version(name: str, *, version: int | None = None, experiment: str | None = None):
+def chosen_version(name: str, *, version: int | None = None, experiment: str | None = None):
     """The version asked for by number, or the newest one a DVC experiment registered."""
     if version is not None:
         return store.get_version(name, version)
@@ -62,7 +62,7 @@ def promote(thresholds: RegisterParams, *, reason: str, version: int | None = No
     """Move production to a registered version through the same gate as the register stage
     (recorded metrics on the same test set, and the live evidence the monitor recorded when
     register.min_live_rows asks for it); ``force`` overrides a refusal, on the record."""
-    target = resolve_version(name, version=version, experiment=experiment)
+    target = chosen_version(name, version=version, experiment=experiment)
     current = store.version_by_alias(name, PRODUCTION)
     if current is not None and int(current.version) == int(target.version):
         raise ValueError(f"version {target.version} of {name} is already in production")

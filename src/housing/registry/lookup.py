@@ -8,7 +8,6 @@ MlflowClient says (tested against both).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import urllib.error
 import urllib.parse
@@ -16,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from housing.config import tracking_uri
-from housing.stores import redact_url
+from housing.stores import redact_url, tracking_request
 
 # MLflow keeps a deleted version's row with this stage until it is purged.
 _DELETED = "Deleted_Internal"
@@ -73,23 +72,49 @@ def filter_literal(value: str) -> str:
     return value
 
 
+# The columns of MLflow's tables that the look-ups above read.
+SCHEMA = {
+    "registered_model_aliases": {"name", "alias", "version"},
+    "model_versions": {"name", "version", "current_stage"},
+    "model_version_tags": {"name", "version", "key", "value"},
+}
+
+
+class SchemaError(RuntimeError):
+    """MLflow's SQLite store is not laid out as the look-ups read it."""
+
+
+def check_schema(conn: sqlite3.Connection, db: Path) -> bool:
+    """True if the store holds MLflow's registry tables with the columns read here, False
+    if MLflow has not created them yet; SchemaError naming what differs otherwise (an
+    MLflow upgrade that changed them must fail loudly, never answer "no version")."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables & set(SCHEMA):
+        return False
+    missing = {table: sorted(columns - {row[1] for row in
+                                        conn.execute(f"PRAGMA table_info({table})")})
+               for table, columns in SCHEMA.items()}
+    missing = {table: columns for table, columns in missing.items() if columns}
+    if missing:
+        raise SchemaError(f"{db}: MLflow's registry tables are not what housing.registry.lookup "
+                          f"reads (missing columns: {missing}); read it through MlflowClient")
+    return True
+
+
 def _sqlite_one(uri: str, sql: str, args: tuple) -> int | None:
     db = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
     if not db.exists():
         return None
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        try:
-            row = conn.execute(sql, args).fetchone()
-        except sqlite3.OperationalError:  # a store MLflow has not initialised yet
+        if not check_schema(conn, db):  # a store MLflow has not initialised yet
             return None
+        row = conn.execute(sql, args).fetchone()
     return int(row[0]) if row and row[0] is not None else None
 
 
 def _rest_get(server: str, path: str, what: str) -> dict | None:
     """GET one of MLflow's REST endpoints; None when the model or alias does not exist."""
-    request = urllib.request.Request(f"{server.rstrip('/')}/api/2.0/mlflow/{path}")
-    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
-        request.add_header("Authorization", f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}")
+    request = tracking_request(f"{server.rstrip('/')}/api/2.0/mlflow/{path}")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())

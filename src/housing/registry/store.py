@@ -41,11 +41,11 @@ def model_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in MODEL_DISTRIBUTIONS]
 
 
-def client():
-    """An MlflowClient on the configured store."""
+def client(uri: str | None = None):
+    """An MlflowClient on ``uri``, or on the configured store."""
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri())
+    return MlflowClient(tracking_uri=uri or tracking_uri())
 
 
 def configure_tracking(experiment: str = EXPERIMENT_NAME) -> str:
@@ -161,13 +161,19 @@ def version_by_alias(name: str, alias: str):
         return None
 
 
-def versions(name: str, *, experiment: str | None = None) -> list:
+def aliased_version(name: str, alias: str) -> str:
+    """The version number ``alias`` points at now; the registry's own error when it names
+    nothing or the registry cannot be reached (the service tells the two apart)."""
+    return str(client().get_model_version_by_alias(name, alias).version)
+
+
+def versions(name: str, *, experiment: str | None = None, uri: str | None = None) -> list:
     """Every version of ``name`` (of one DVC experiment, if given), oldest first."""
     from housing.registry.lookup import filter_literal
 
     search = f"name = '{filter_literal(name)}'" + (
         f" and tags.experiment = '{filter_literal(experiment)}'" if experiment else "")
-    found = client().search_model_versions(search, max_results=10_000)
+    found = client(uri).search_model_versions(search, max_results=10_000)
     return sorted(found, key=lambda v: int(v.version))
 
 

@@ -39,4 +39,4 @@ def test_an_experiment_name_is_never_spliced_into_a_registry_filter(experiment):
     from housing.models import release
 
     with pytest.raises(ValueError, match="not a registry name, experiment or fingerprint"):
-        release.resolve_version("california-housing", version=None, experiment=experiment)
+        release.chosen_version("california-housing", version=None, experiment=experiment)

@@ -29,8 +29,6 @@ FAMILIES = ("hist_gradient_boosting", "lightgbm", "ensemble")
 
 
 def main() -> None:
-    import pandas as pd
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budgets", default="5x3,20x5",
                         help="extra TRIALSxFOLDS budgets for the committed features and model")
@@ -67,8 +65,15 @@ def main() -> None:
         committed = "geographic + neighbour targets"
         for trials, budget_folds in budgets:
             experiment(committed, tune.model, trials, budget_folds)
+    write_tables(rows, tune, args.out)
+
+
+def write_tables(rows: list[dict], tune, out: Path) -> None:
+    """reports/ablation.csv and reports/ablation.md (the report stage's input), atomically."""
+    import pandas as pd
+
     table = pd.DataFrame(rows)
-    write_csv(table, args.out / "ablation.csv")
+    write_csv(table, out / "ablation.csv")
     lines = [f"Each row is a `dvc exp run -S` with the committed params otherwise; tuned "
              f"rows of the grid use the committed budget ({tune.n_trials} Optuna trials per "
              f"family, {tune.cv_folds}-fold CV), the last rows other budgets for the committed "
@@ -79,7 +84,7 @@ def main() -> None:
              "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
     lines += [f"| {r['features']} | {r['model']} | {r['tuned']} | {r['cv_rmse']:.4f} | "
               f"{r['test_rmse']:.4f} | {r['test_mae']:.4f} | {r['seconds']} |" for r in rows]
-    write_text("\n".join(lines) + "\n", args.out / "ablation.md")
+    write_text("\n".join(lines) + "\n", out / "ablation.md")
     print("\n".join(lines))
 
 

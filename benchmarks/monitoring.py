@@ -23,10 +23,101 @@ import argparse
 import os
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def setup(args) -> SimpleNamespace:
+    """The production version's reference, model and monitors, and the stream pool."""
+    import pandas as pd
+
+    from housing.config import MODEL_NAME, TARGET, go_offline
+    from housing.models.metrics import rmse
+    from housing.models.promotion import PRODUCTION
+    from housing.monitoring.analysis import PREDICTION, Monitors, production_reference
+    from housing.params import load_params
+    from housing.registry.lookup import alias_version
+
+    go_offline()
+    rule = load_params(REPO_ROOT / "params.yaml").monitor
+    version = alias_version(MODEL_NAME, PRODUCTION)
+    if version is None:
+        raise SystemExit("no production version: run `dvc repro` first")
+    reference, model, ranges = production_reference(MODEL_NAME, version)
+    return SimpleNamespace(
+        rule=rule, rows=args.rows or rule.chunk_size, runs=args.runs, version=version,
+        reference=reference, model=model, monitors=Monitors(reference, rule, ranges),
+        reference_rmse=rmse(reference[TARGET], reference[PREDICTION]),
+        squared=(reference[TARGET] - reference[PREDICTION]).to_numpy() ** 2,
+        stream=pd.read_parquet(REPO_ROOT / "data/processed/stream.parquet"))
+
+
+def header(ctx: SimpleNamespace) -> str:
+    return "\n".join([
+        f"Production version {ctx.version}; reference RMSE {ctx.reference_rmse:.4f}; "
+        f"{ctx.runs} seeds x {ctx.rows} rows per scenario; DLE unreliable above "
+        f"{ctx.rule.dle_max_outside_share:.0%} of rows outside the reference's support.", "",
+        "| scenario | kind | data quality | drift, before labels | drift, with labels | "
+        "accepted into training | DLE unreliable | rows outside support (mean / max) | "
+        "distinct districts | estimated RMSE | realized RMSE | reliable estimates within "
+        "10% of realized | reference under the same selection | reliable estimates "
+        "within 10% of it |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"])
+
+
+def one_batch(ctx: SimpleNamespace, scenario: str, seed: int) -> dict:
+    """What the monitor finds in one simulated batch, with labels and without."""
+    from housing.config import FEATURES, TARGET
+    from housing.monitoring.analysis import PREDICTION
+    from housing.monitoring.rules import DATA_QUALITY, DRIFT, accepted_batches, retrain_verdict
+    from housing.monitoring.simulate import simulate_batch
+
+    name = f"{scenario}-{seed}"
+    batch = simulate_batch(ctx.stream, scenario=scenario, rows=ctx.rows, seed=1000 + seed,
+                           batch=name)
+    distinct = len(batch.drop_duplicates(subset=list(FEATURES)))
+    batch = batch.assign(**{PREDICTION: ctx.model.predict(batch[list(FEATURES)])})
+    labelled, _ = ctx.monitors.findings(name, batch)
+    unlabelled, _ = ctx.monitors.findings(name, batch.assign(**{TARGET: np.nan}))
+    before = retrain_verdict([unlabelled], ctx.reference_rmse, ctx.rule)
+    after = retrain_verdict([labelled], ctx.reference_rmse, ctx.rule)
+    return {"quality": after.batches[0].status == DATA_QUALITY,
+            "drift_before": before.batches[0].status == DRIFT,
+            "drift_after": after.batches[0].status == DRIFT,
+            "accepted": bool(accepted_batches([], [{"batch": name, "rows": ctx.rows}], after)),
+            "reliable": after.batches[0].estimate_reliable, "distinct": distinct,
+            "outside": labelled.outside_share, "estimated": labelled.estimated_rmse,
+            "realized": labelled.realized_rmse}
+
+
+def scenario_row(ctx: SimpleNamespace, scenario: str) -> str:
+    """The table's row of one scenario over ``ctx.runs`` seeds."""
+    from housing.monitoring.simulate import DATA_BUGS, selection_weights
+
+    expected = None
+    if scenario not in DATA_BUGS and scenario != "concept_bay_area":
+        weights = selection_weights(ctx.reference, scenario)
+        expected = float(np.sqrt(np.average(ctx.squared, weights=weights)))
+    found = [one_batch(ctx, scenario, seed) for seed in range(ctx.runs)]
+    rate = {k: np.mean([f[k] for f in found]) for k in
+            ("quality", "drift_before", "drift_after", "accepted", "reliable")}
+    reliable = [f for f in found if f["reliable"]]
+    close = [abs(f["estimated"] - f["realized"]) / f["realized"] <= 0.10 for f in reliable]
+    close_ref = ([abs(f["estimated"] - expected) / expected <= 0.10 for f in reliable]
+                 if expected is not None else [])
+    outside = [f["outside"] for f in found]
+    kind = "data bug" if scenario in DATA_BUGS else ("i.i.d." if scenario == "none" else "shift")
+    return (f"| {scenario} | {kind} | {rate['quality']:.0%} | {rate['drift_before']:.0%} | "
+            f"{rate['drift_after']:.0%} | {rate['accepted']:.0%} | {1 - rate['reliable']:.0%} | "
+            f"{np.mean(outside):.1%} / {np.max(outside):.1%} | "
+            f"{np.mean([f['distinct'] for f in found]):.0f} | "
+            f"{np.mean([f['estimated'] for f in found]):.4f} | "
+            f"{np.mean([f['realized'] for f in found]):.4f} | {share(close)} | "
+            + ("–" if expected is None else f"{expected:.4f}") + " | "
+            + ("–" if expected is None else share(close_ref)) + " |")
 
 
 def main() -> None:
@@ -36,86 +127,12 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{REPO_ROOT / 'mlflow.db'}")
+    from housing.monitoring.simulate import SCENARIOS
 
-    import pandas as pd
-
-    from housing.config import FEATURES, MODEL_NAME, TARGET, go_offline
-    from housing.models.metrics import rmse
-    from housing.monitoring.analysis import PREDICTION, Monitors, production_reference
-    from housing.monitoring.rules import DATA_QUALITY, DRIFT, accepted_batches, retrain_verdict
-    from housing.monitoring.simulate import (
-        DATA_BUGS,
-        SCENARIOS,
-        selection_weights,
-        simulate_batch,
-    )
-    from housing.params import load_params
-    from housing.registry.lookup import alias_version
-
-    go_offline()
-    rule = load_params(REPO_ROOT / "params.yaml").monitor
-    rows = args.rows or rule.chunk_size
-    version = alias_version(MODEL_NAME, "production")
-    if version is None:
-        raise SystemExit("no production version: run `dvc repro` first")
-    reference, model, ranges = production_reference(MODEL_NAME, version)
-    reference_rmse = rmse(reference[TARGET], reference[PREDICTION])
-    monitors = Monitors(reference, rule, ranges)
-    stream = pd.read_parquet(REPO_ROOT / "data/processed/stream.parquet")
-
-    print("\n".join([f"Production version {version}; reference RMSE {reference_rmse:.4f}; "
-             f"{args.runs} seeds x {rows} rows per scenario; DLE unreliable above "
-             f"{rule.dle_max_outside_share:.0%} of rows outside the reference's support.", "",
-             "| scenario | kind | data quality | drift, before labels | drift, with labels | "
-             "accepted into training | DLE unreliable | rows outside support (mean / max) | "
-             "distinct districts | estimated RMSE | realized RMSE | reliable estimates within "
-             "10% of realized | reference under the same selection | reliable estimates "
-             "within 10% of it |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]),
-          flush=True)
-    squared = (reference[TARGET] - reference[PREDICTION]).to_numpy() ** 2
+    ctx = setup(args)
+    print(header(ctx), flush=True)
     for scenario in SCENARIOS:
-        quality = drift_before = drift_after = accepted = unreliable = 0
-        est, real, outside, close, close_ref, distinct = [], [], [], [], [], []
-        expected = None
-        if scenario not in DATA_BUGS and scenario != "concept_bay_area":
-            weights = selection_weights(reference, scenario)
-            expected = float(np.sqrt(np.average(squared, weights=weights)))
-        for seed in range(args.runs):
-            name = f"{scenario}-{seed}"
-            batch = simulate_batch(stream, scenario=scenario, rows=rows, seed=1000 + seed,
-                                   batch=name)
-            distinct.append(len(batch.drop_duplicates(subset=list(FEATURES))))
-            batch = batch.assign(**{PREDICTION: model.predict(batch[list(FEATURES)])})
-            labelled, _ = monitors.findings(name, batch)
-            unlabelled, _ = monitors.findings(name, batch.assign(**{TARGET: np.nan}))
-            before = retrain_verdict([unlabelled], reference_rmse, rule)
-            after = retrain_verdict([labelled], reference_rmse, rule)
-            quality += after.batches[0].status == DATA_QUALITY
-            drift_before += before.batches[0].status == DRIFT
-            drift_after += after.batches[0].status == DRIFT
-            accepted += bool(accepted_batches([], [{"batch": name, "rows": rows}], after))
-            reliable = after.batches[0].estimate_reliable
-            unreliable += not reliable
-            outside.append(labelled.outside_share)
-            est.append(labelled.estimated_rmse)
-            real.append(labelled.realized_rmse)
-            if reliable:
-                close.append(abs(labelled.estimated_rmse - labelled.realized_rmse)
-                             / labelled.realized_rmse <= 0.10)
-                if expected is not None:
-                    close_ref.append(abs(labelled.estimated_rmse - expected) / expected
-                                     <= 0.10)
-        n = args.runs
-        kind = "data bug" if scenario in DATA_BUGS else ("i.i.d." if scenario == "none"
-                                                         else "shift")
-        print(
-            f"| {scenario} | {kind} | {quality / n:.0%} | {drift_before / n:.0%} | "
-            f"{drift_after / n:.0%} | {accepted / n:.0%} | {unreliable / n:.0%} | "
-            f"{np.mean(outside):.1%} / {np.max(outside):.1%} | {np.mean(distinct):.0f} | "
-            f"{np.mean(est):.4f} | {np.mean(real):.4f} | {share(close)} | "
-            + ("–" if expected is None else f"{expected:.4f}") + " | "
-            + ("–" if expected is None else share(close_ref)) + " |", flush=True)
+        print(scenario_row(ctx, scenario), flush=True)
 
 
 def share(hits: list[bool]) -> str:

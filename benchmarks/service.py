@@ -23,13 +23,13 @@ met/NOT met for "no single-row regression".
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,16 +39,19 @@ from pathlib import Path
 from housing.dev.servers import free_port, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PEER = "mlflow models serve"
+CELLS = [(1, 1), (1, 8), (1, 32), (100, 1), (100, 8), (100, 32)]
 ROW = {"MedInc": 8.3252, "HouseAge": 41.0, "AveRooms": 6.98, "AveBedrms": 1.02,
        "Population": 322.0, "AveOccup": 2.55, "Latitude": 37.88, "Longitude": -122.23}
 
 
 def stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):  # it may have exited already
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def body_for(rows: int) -> str:
@@ -97,100 +100,6 @@ def run_wrk(port: int, path: str, body: str, connections: int, duration: int) ->
             "p50": ms("50%"), "p99": ms("99%"), "errors": failed}
 
 
-def in_process_us(tracking_uri: str, tree_cache: Path) -> dict[str, float]:
-    """Median in-process time for one row, in microseconds, of each step the service runs:
-    the Pipeline's own predict (DataFrame in), the feature row path, the lleaves trees,
-    and the whole served predict (loaded exactly as the service loads it). Builds the
-    version's lleaves libraries in ``tree_cache`` first, so the servers start on them."""
-    import numpy as np
-    import pandas as pd
-
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    from housing.config import FEATURES
-    from housing.deployment.holder import load_version
-    from housing.deployment.predict.compiled import compile_regressor, tree_members
-    from housing.deployment.predict.features import ArrayFeatures
-    from housing.deployment.predict.prepare import cached_native
-    from housing.deployment.predict.text import member_text
-    from housing.deployment.predict.trees import ensure_library
-    from housing.models.promotion import PRODUCTION
-    from housing.registry.store import aliased_version
-
-    loaded = load_version(
-        "california-housing", aliased_version("california-housing", PRODUCTION))
-    for member in tree_members(loaded.model[-1]):
-        ensure_library(member_text(member), tree_cache)
-    loaded = load_version(
-        "california-housing", aliased_version("california-housing", PRODUCTION), tree_cache)
-    frame = pd.DataFrame([ROW])
-    row = np.array([[ROW[f] for f in FEATURES]])
-    features = ArrayFeatures(loaded.model[:-1], FEATURES)
-    arrays = ArrayFeatures(loaded.model[:-1], FEATURES)
-    arrays.rows = None  # the array path alone: what the row kernels save on one row
-    matrix = features.transform(row)
-    trees, _, _ = compile_regressor(loaded.model[-1], cached_native(tree_cache))
-
-    def median_us(fn, arg) -> float:
-        for _ in range(50):
-            fn(arg)
-        times = []
-        for _ in range(2000):
-            start = time.perf_counter()
-            fn(arg)
-            times.append((time.perf_counter() - start) * 1e6)
-        return statistics.median(times)
-
-    in_turn = in_turn_us(features, trees, row)
-    bounds, no_bounds = interval_cost_us(loaded, tree_cache, row)
-    return {"interval": bounds, "no_interval": no_bounds,
-            "pipeline": median_us(loaded.model.predict, frame),
-            "features_in_turn": in_turn[0], "trees_in_turn": in_turn[1],
-            "features": median_us(features.transform, row),
-            "features_arrays": median_us(arrays.transform, row),
-            "trees": median_us(trees, matrix),
-            "served": median_us(loaded.predict, row),
-            "runtime": "+".join(loaded.predict.trees) or loaded.predict.runtime}
-
-
-def interval_cost_us(loaded, tree_cache: Path, row, rounds: int = 4000) -> tuple[float, float]:
-    """Median time of the served predict with its interval, and of the same version's
-    trees and features without one (its regressor alone, compiled the same way), the two
-    alternated call by call so that both see the same machine."""
-    from sklearn.pipeline import Pipeline
-
-    from housing.deployment.predict.compiled import compile_pipeline
-    from housing.deployment.predict.prepare import cached_native, check_rows
-
-    bare = Pipeline([*loaded.model.steps[:-1], ("regressor", loaded.model[-1].regressor_)])
-    without = compile_pipeline(bare, check_rows(loaded.ranges), cached_native(tree_cache))
-    assert without.predict_interval(row)[1] is None and without.native
-    timed: tuple[list[float], list[float]] = ([], [])
-    for i in range(rounds + 50):
-        for fn, times in ((loaded.predict.predict_interval, timed[0]),
-                          (without.predict_interval, timed[1])):
-            start = time.perf_counter()
-            fn(row)
-            if i >= 50:
-                times.append((time.perf_counter() - start) * 1e6)
-    return statistics.median(timed[0]), statistics.median(timed[1])
-
-
-def in_turn_us(features, trees, row, rounds: int = 2000) -> tuple[float, float]:
-    """Median time of the features, then the trees, each timed where the served predict
-    runs them: one after the other, so each finds the caches as the other left them."""
-    feature_us, tree_us = [], []
-    for i in range(rounds + 50):
-        start = time.perf_counter()
-        matrix = features.transform(row)
-        middle = time.perf_counter()
-        trees(matrix)
-        end = time.perf_counter()
-        if i >= 50:
-            feature_us.append((middle - start) * 1e6)
-            tree_us.append((end - middle) * 1e6)
-    return statistics.median(feature_us), statistics.median(tree_us)
-
-
 def served_runtime(port: int) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", "/model")
@@ -202,7 +111,7 @@ def count_log_lines(directory: Path) -> int:
     return sum(path.read_bytes().count(b"\n") for path in directory.glob("*.jsonl"))
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--workers", type=int, default=2, help="workers per server")
@@ -212,34 +121,12 @@ def main() -> None:
     parser.add_argument("--tree-cache", default=str(Path(tempfile.gettempdir())
                                                     / "housing-bench-trees"),
                         help="lleaves libraries (built here first; reused across runs)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    # Same conditions for every server: the same workers, one OpenMP thread per worker.
-    env = {**os.environ, "MLFLOW_TRACKING_URI": args.tracking_uri,
-           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-           "NML_DISABLE_USAGE_LOGGING": "1", "OMP_NUM_THREADS": "1"}
-    require_wrk()
-    load = run_wrk
-    os.environ["OMP_NUM_THREADS"] = "1"
-    tree_cache = Path(args.tree_cache)
-    floor = in_process_us(args.tracking_uri, tree_cache)
-    print(f"load generator: wrk; {args.duration}s per cell; {args.workers} workers per "
-          "server; validation and the prediction log on")
-    print(f"in-process, 1 row (median us): Pipeline.predict {floor['pipeline']:.0f}; served "
-          f"predict {floor['served']:.0f} ({floor['runtime']}); its parts, each measured "
-          f"alone: features {floor['features']:.0f} (row kernels; array path alone "
-          f"{floor['features_arrays']:.0f}), trees {floor['trees']:.0f} (each alone, its code "
-          "hot in the caches); in turn, as the served predict runs them: features "
-          f"{floor['features_in_turn']:.0f}, trees {floor['trees_in_turn']:.0f} (the "
-          "compiled trees' machine code and the features' code evict each other)")
-    print(f"lleaves libraries in {tree_cache}")
-    ratio = floor["interval"] / floor["no_interval"]
-    print(f"prediction interval, in-process, 1 row (median us, alternated call by call): "
-          f"served predict with its interval {floor['interval']:.0f}, the same trees and "
-          f"features without it {floor['no_interval']:.0f}: ratio {ratio:.3f}; goal, "
-          f"within 10%: {'met' if ratio <= 1.10 else 'NOT met'}")
 
-    log_dir = Path(tempfile.mkdtemp(prefix="housing-bench-log-"))
+def server_table(args, tree_cache: Path, log_dir: Path, worktree: Path | None) -> dict:
+    """name -> (command, its environment, ready path): the service on each worker class,
+    `mlflow models serve`, and the baseline revision's service if one is checked out."""
     ours = {"HOUSING_PREDICTION_LOG_DIR": str(log_dir), "HOUSING_ACCESS_LOG": "/dev/null",
             "HOUSING_LOG_LEVEL": "warning", "WEB_CONCURRENCY": str(args.workers),
             "HOUSING_TREE_CACHE": str(tree_cache)}
@@ -249,112 +136,133 @@ def main() -> None:
         "housing gthread": (gunicorn, {**ours, "HOUSING_WORKER_CLASS": "gthread"}, "/ready"),
         "housing sync": (gunicorn, {**ours, "HOUSING_WORKER_CLASS": "sync"}, "/ready"),
         # MLflow 3 refuses to deserialize any model (skops included) without this flag.
-        "mlflow models serve": (
-            ["mlflow", "models", "serve", "-m", "models:/california-housing@production",
-             "--env-manager", "local", "-h", "127.0.0.1", "-w", str(args.workers)],
-            {"MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}, "/ping"),
+        PEER: (["mlflow", "models", "serve", "-m", "models:/california-housing@production",
+                "--env-manager", "local", "-h", "127.0.0.1", "-w", str(args.workers)],
+               {"MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}, "/ping"),
     }
-    worktree = None
-    if args.baseline_rev:
-        worktree = Path(tempfile.mkdtemp(prefix="housing-baseline-")) / "tree"
-        subprocess.run(["git", "worktree", "add", "--detach", str(worktree),
-                        args.baseline_rev], cwd=REPO_ROOT, check=True, capture_output=True)
-        # the revision as it ships: its own default worker class and threads
+    if worktree is not None:  # the revision as it ships: its own default worker class
         servers[f"housing @{args.baseline_rev}"] = (
             ["gunicorn", "-c", str(worktree / "gunicorn.conf.py"),
              "housing.deployment.app:create_app()"],
             {**ours, "PYTHONPATH": str(worktree / "src")}, "/ready")
-    if args.only:
-        servers = {k: v for k, v in servers.items() if args.only in k}
-    cells = [(1, 1), (1, 8), (1, 32), (100, 1), (100, 8), (100, 32)]
-    results: dict[tuple, dict] = {}
-    for name, (cmd, extra, ready_path) in servers.items():
-        port = free_port()
-        full_cmd = cmd + (["-p", str(port)] if "mlflow" in cmd[0] else [])
-        proc_env = {**env, **extra, "HOUSING_BIND": f"127.0.0.1:{port}"}
-        proc = subprocess.Popen(full_cmd, env=proc_env, cwd=REPO_ROOT, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        sent = 0
-        try:
-            wait_ready(f"http://127.0.0.1:{port}{ready_path}", proc, timeout=180)
-            time.sleep(3)  # /ready answers from the first worker: let the others finish loading
-            if name.startswith("housing"):
-                runtime = served_runtime(port)
-                print(f"{name}: trees on {runtime}")
-                if runtime != "lleaves+lleaves":
-                    print(f"  ! {name}: not on lleaves", file=sys.stderr)
-            for rows, connections in cells:
-                warm = load(port, "/invocations", body_for(rows), connections, 2)
-                result = load(port, "/invocations", body_for(rows), connections,
-                              args.duration)
-                results[(name, rows, connections)] = result
-                sent += rows * (warm["requests"] + result["requests"])
-        finally:
-            stop(proc)
-        if name.startswith("housing"):
-            logged = count_log_lines(log_dir)
-            # wrk does not count the requests in flight when it stops, which the server
-            # still answers and logs: the log holds at least what wrk counted.
-            print(f"{name}: prediction log holds {logged} rows; wrk counted {sent} rows "
-                  f"answered ({'none missing' if logged >= sent else 'ROWS MISSING'})")
-            for path in log_dir.glob("*.jsonl"):
-                path.unlink()
+    return {k: v for k, v in servers.items() if not args.only or args.only in k}
 
-    if worktree is not None:
-        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO_ROOT,
-                       check=False, capture_output=True)
-    names = list(servers)
+
+def measure(name: str, server: tuple, env: dict, duration: int, log_dir: Path) -> dict:
+    """(rows, connections) -> wrk's result for one server; checks that its prediction log
+    holds every row answered."""
+    cmd, extra, ready_path = server
+    port = free_port()
+    full_cmd = cmd + (["-p", str(port)] if "mlflow" in cmd[0] else [])
+    proc = subprocess.Popen(full_cmd, env={**env, **extra, "HOUSING_BIND": f"127.0.0.1:{port}"},
+                            cwd=REPO_ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results, sent = {}, 0
+    try:
+        wait_ready(f"http://127.0.0.1:{port}{ready_path}", proc, timeout=180)
+        time.sleep(3)  # /ready answers from the first worker: let the others finish loading
+        if name.startswith("housing"):
+            runtime = served_runtime(port)
+            print(f"{name}: trees on {runtime}")
+            if runtime != "lleaves+lleaves":
+                print(f"  ! {name}: not on lleaves", file=sys.stderr)
+        for rows, connections in CELLS:
+            warm = run_wrk(port, "/invocations", body_for(rows), connections, 2)
+            results[(rows, connections)] = result = run_wrk(
+                port, "/invocations", body_for(rows), connections, duration)
+            sent += rows * (warm["requests"] + result["requests"])
+    finally:
+        stop(proc)
+    if name.startswith("housing"):
+        logged = count_log_lines(log_dir)
+        # wrk does not count the requests in flight when it stops, which the server
+        # still answers and logs: the log holds at least what wrk counted.
+        print(f"{name}: prediction log holds {logged} rows; wrk counted {sent} rows "
+              f"answered ({'none missing' if logged >= sent else 'ROWS MISSING'})")
+        for path in log_dir.glob("*.jsonl"):
+            path.unlink()
+    return results
+
+
+def print_table(results: dict) -> None:
     print("\n| server | rows | conns | req/s | p50 ms | p99 ms | vs mlflow |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for name in names:
-        for rows, connections in cells:
-            r = results[(name, rows, connections)]
-            base = results.get(("mlflow models serve", rows, connections))
+    for name, cells in results.items():
+        for (rows, connections), r in cells.items():
+            base = results.get(PEER, {}).get((rows, connections))
             ratio = f"{r['rps'] / base['rps']:.1f}x" if base and base["rps"] else "-"
             print(f"| {name} | {rows} | {connections} | {r['rps']:.0f} | {r['p50']:.2f} "
                   f"| {r['p99']:.2f} | {ratio} |")
             if r["errors"]:
                 print(f"  ! {name}: {r['errors']} failed requests", file=sys.stderr)
+
+
+def print_against_baseline(results: dict, default: str, rev: str) -> None:
+    """Today's defaults against the baseline revision's own, with the no-regression goal."""
+    now_cells, then_cells = results[default], results[f"housing @{rev}"]
+    print(f"\nThe default settings now ({default}) against {rev}'s own defaults:\n")
+    print(f"| rows | conns | req/s now / {rev} | p50 now / {rev} |")
+    print("|---:|---:|---:|---:|")
+    for cell in CELLS:
+        now, then = now_cells[cell], then_cells[cell]
+        print(f"| {cell[0]} | {cell[1]} | {now['rps'] / then['rps']:.2f} "
+              f"| {now['p50'] / then['p50']:.2f} |")
+    now, then = now_cells[(1, 1)], then_cells[(1, 1)]
+    regression = (now["p50"] > then["p50"] * 1.05 or min(
+        now["rps"] / then["rps"], now_cells[(1, 8)]["rps"] / then_cells[(1, 8)]["rps"]) < 0.95)
+    print(f"\ngoal, no single-row regression against {rev} (within 5%: p50 and req/s at 1 "
+          f"connection, req/s at 8): {'NOT met' if regression else 'met'}")
+
+
+def print_goals(results: dict, best: str) -> None:
+    ours, peer = results[best], results[PEER]
+    p50, rps8 = ours[(1, 1)]["p50"], ours[(1, 8)]["rps"]
+    ratio8 = rps8 / peer[(1, 8)]["rps"]
+    ratio100 = ours[(100, 8)]["rps"] / peer[(100, 8)]["rps"]
+    print(f"\ngoals, {best}:")
+    for text, met in ((f"single-row p50 at 1 connection {p50:.2f} ms (<= 1.0)", p50 <= 1.0),
+                      (f"single-row req/s at 8 connections {rps8:.0f} (>= 1000)", rps8 >= 1000),
+                      (f"single-row req/s at 8 connections {ratio8:.0f}x mlflow (>= 50x)",
+                       ratio8 >= 50),
+                      (f"100-row req/s at 8 connections {ratio100:.1f}x mlflow (>= 5x)",
+                       ratio100 >= 5)):
+        print(f"- {text}: {'met' if met else 'NOT met'}")
+
+
+def main() -> None:
+    from service_inprocess import in_process_us, print_in_process
+
     from housing.deployment.settings import Settings
 
+    args = parse_args()
+    # Same conditions for every server: the same workers, one OpenMP thread per worker.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": args.tracking_uri,
+           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
+           "NML_DISABLE_USAGE_LOGGING": "1", "OMP_NUM_THREADS": "1"}
+    require_wrk()
+    os.environ["OMP_NUM_THREADS"] = "1"
+    tree_cache = Path(args.tree_cache)
+    print_in_process(in_process_us(args.tracking_uri, tree_cache, ROW), args, tree_cache)
+    log_dir = Path(tempfile.mkdtemp(prefix="housing-bench-log-"))
+    worktree = None
+    if args.baseline_rev:
+        worktree = Path(tempfile.mkdtemp(prefix="housing-baseline-")) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(worktree),
+                        args.baseline_rev], cwd=REPO_ROOT, check=True, capture_output=True)
+    try:
+        results = {name: measure(name, server, env, args.duration, log_dir) for name, server
+                   in server_table(args, tree_cache, log_dir, worktree).items()}
+    finally:
+        if worktree is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)],
+                           cwd=REPO_ROOT, check=False, capture_output=True)
+    print_table(results)
     default = f"housing {Settings.model_fields['worker_class'].default}"
-    baseline = f"housing @{args.baseline_rev}" if args.baseline_rev else None
-    if baseline in names and default in names:
-        print(f"\nThe default settings now ({default}) against {args.baseline_rev}'s own "
-              "defaults:\n")
-        print(f"| rows | conns | req/s now / {args.baseline_rev} | p50 now / "
-              f"{args.baseline_rev} |")
-        print("|---:|---:|---:|---:|")
-        for rows, connections in cells:
-            now, then = results[(default, rows, connections)], \
-                results[(baseline, rows, connections)]
-            print(f"| {rows} | {connections} | {now['rps'] / then['rps']:.2f} "
-                  f"| {now['p50'] / then['p50']:.2f} |")
-        now, then = results[(default, 1, 1)], results[(baseline, 1, 1)]
-        eight_now, eight_then = results[(default, 1, 8)], results[(baseline, 1, 8)]
-        regression = (now["p50"] > then["p50"] * 1.05
-                      or min(now["rps"] / then["rps"], eight_now["rps"] / eight_then["rps"])
-                      < 0.95)
-        print(f"\ngoal, no single-row regression against {args.baseline_rev} (within 5%: "
-              f"p50 and req/s at 1 connection, req/s at 8): "
-              f"{'NOT met' if regression else 'met'}")
-    best = default if default in names else names[0]
-    peer = "mlflow models serve"
-    if ("mlflow models serve", 1, 8) in results and (best, 1, 1) in results:
-        p50 = results[(best, 1, 1)]["p50"]
-        rps8 = results[(best, 1, 8)]["rps"]
-        ratio8 = rps8 / results[(peer, 1, 8)]["rps"]
-        ratio100 = results[(best, 100, 8)]["rps"] / results[(peer, 100, 8)]["rps"]
-        print(f"\ngoals, {best}:")
-        for text, met in ((f"single-row p50 at 1 connection {p50:.2f} ms (<= 1.0)",
-                           p50 <= 1.0),
-                          (f"single-row req/s at 8 connections {rps8:.0f} (>= 1000)",
-                           rps8 >= 1000),
-                          (f"single-row req/s at 8 connections {ratio8:.0f}x mlflow (>= 50x)",
-                           ratio8 >= 50),
-                          (f"100-row req/s at 8 connections {ratio100:.1f}x mlflow (>= 5x)",
-                           ratio100 >= 5)):
-            print(f"- {text}: {'met' if met else 'NOT met'}")
+    if args.baseline_rev and default in results and f"housing @{args.baseline_rev}" in results:
+        print_against_baseline(results, default, args.baseline_rev)
+    best = default if default in results else next(iter(results))
+    if PEER in results and best != PEER:
+        print_goals(results, best)
 
 
 if __name__ == "__main__":

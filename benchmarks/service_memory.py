@@ -73,16 +73,13 @@ def build_libraries(tracking_uri: str, tree_cache: Path) -> None:
     """The production version's lleaves libraries, built (or found) in ``tree_cache``."""
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     from housing.deployment.holder import load_version
-    from housing.deployment.predict.compiled import tree_members
-    from housing.deployment.predict.text import member_text
-    from housing.deployment.predict.trees import ensure_library
+    from housing.deployment.predict.prepare import build_libraries as build
     from housing.models.promotion import PRODUCTION
     from housing.registry.store import aliased_version
 
     loaded = load_version(
         "california-housing", aliased_version("california-housing", PRODUCTION))
-    for member in tree_members(loaded.model[-1]):
-        ensure_library(member_text(member), tree_cache)
+    build(loaded.model[-1], tree_cache)
 
 
 def main() -> None:

@@ -75,18 +75,14 @@ def onnx_predict(regressor, X: np.ndarray):
     return predict, ""
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tracking-uri", default=f"sqlite:///{REPO_ROOT / 'mlflow.db'}")
-    args = parser.parse_args()
-    os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-
+def load_production(tracking_uri: str):
+    """The production version loaded as the service loads it, its regressor on one thread,
+    the test rows' feature matrix and the regressor's own predictions of it."""
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     import pandas as pd
 
     from housing.config import FEATURES, EvaluatePaths
     from housing.deployment.holder import load_version
-    from housing.deployment.predict.compiled import compile_regressor
     from housing.deployment.predict.features import ArrayFeatures
     from housing.models.promotion import PRODUCTION
     from housing.registry.store import aliased_version
@@ -102,35 +98,46 @@ def main() -> None:
     test = pd.read_parquet(REPO_ROOT / EvaluatePaths().test)[list(FEATURES)]
     features = ArrayFeatures(loaded.model[:-1], FEATURES)
     matrix = features.transform(test.to_numpy())
-    frame = pd.DataFrame(matrix, columns=list(features.names))
-    expected = regressor.predict(frame)
+    expected = regressor.predict(pd.DataFrame(matrix, columns=list(features.names)))
+    return loaded, regressor, list(features.names), matrix, expected
+
+
+def runtimes_of(regressor, names: list[str], matrix) -> dict[str, tuple]:
+    """name -> (predict on a feature matrix, or None; why not) for every runtime."""
+    import pandas as pd
+
+    from housing.deployment.predict.compiled import compile_regressor
+    from housing.deployment.predict.prepare import build_libraries, cached_native
+
     start = time.perf_counter()
     served, n_trees, _ = compile_regressor(regressor)
-    build_s = time.perf_counter() - start
-    print(f"model: version {loaded.version}, {type(regressor).__name__}, {n_trees} trees; "
-          f"{len(test)} test rows; LightGBM boosters built in {build_s:.2f} s")
-
-    members = list(getattr(regressor, "estimators_", [regressor]))
+    print(f"model: {type(regressor).__name__}, {n_trees} trees; {len(matrix)} test rows; "
+          f"LightGBM boosters built in {time.perf_counter() - start:.2f} s")
     runtimes: dict[str, tuple] = {
         "own predict (scikit-learn + LightGBM)": (
-            lambda X: regressor.predict(pd.DataFrame(X, columns=list(features.names))), ""),
+            lambda X: regressor.predict(pd.DataFrame(X, columns=names)), ""),
         "until compiled (LightGBM's predictor, every member)": (served, ""),
     }
-    from housing.deployment.predict.prepare import cached_native
-    from housing.deployment.predict.text import member_text
-    from housing.deployment.predict.trees import ensure_library
-
     cache = Path(tempfile.mkdtemp(prefix="housing-lleaves-"))
     start = time.perf_counter()
-    for member in members:
-        ensure_library(member_text(member), cache)
+    build_libraries(regressor, cache)
     compile_s = time.perf_counter() - start
     native, _, runtimes_used = compile_regressor(regressor, cached_native(cache))
+    members = list(getattr(regressor, "estimators_", [regressor]))
     assert runtimes_used == ("lleaves",) * len(members), runtimes_used
     runtimes[f"lleaves, every member (as served; compiled in {compile_s:.0f} s)"] = (native, "")
-    onnx, why = onnx_predict(regressor, matrix)
-    runtimes["ONNX Runtime"] = (onnx, why)
+    runtimes["ONNX Runtime"] = onnx_predict(regressor, matrix)
+    return runtimes
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracking-uri", default=f"sqlite:///{REPO_ROOT / 'mlflow.db'}")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    loaded, regressor, names, matrix, expected = load_production(args.tracking_uri)
+    print(f"production version {loaded.version}")
+    runtimes = runtimes_of(regressor, names, matrix)
     print("\n| runtime | 1 row, us | 100 rows, us | max abs diff |")
     print("|---|---:|---:|---:|")
     own = None

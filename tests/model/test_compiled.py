@@ -84,11 +84,10 @@ def test_served_predict_equals_the_pipeline_on_every_test_row(ensemble, splits):
 @pytest.fixture(scope="module")
 def native(ensemble, tmp_path_factory):
     """lleaves libraries of the ensemble's members, built as the service builds them."""
-    from housing.deployment.predict.prepare import cached_native
+    from housing.deployment.predict.prepare import build_libraries, cached_native
 
     cache = tmp_path_factory.mktemp("trees")
-    for member in compiled.tree_members(ensemble[-1]):
-        native_trees.ensure_library(tree_text.member_text(member), cache)
+    build_libraries(ensemble[-1], cache)
     return cache, cached_native(cache)
 
 

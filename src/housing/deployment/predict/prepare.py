@@ -64,14 +64,15 @@ def cached_native(cache_dir: Path | None) -> Native | None:
     return native
 
 
-def build_libraries(model: Any, cache_dir: Path) -> None:
-    """Compile the lleaves library of each tree member the cache lacks. Compiling is an
-    optimisation: a member that cannot be compiled is served on LightGBM (logged)."""
+def build_libraries(regressor: Any, cache_dir: Path) -> None:
+    """Compile the lleaves library of each tree member of ``regressor`` (a Pipeline's last
+    step) the cache lacks. Compiling is an optimisation: a member that cannot be compiled
+    is served on LightGBM (logged)."""
     from housing.deployment.predict.compiled import tree_members
     from housing.deployment.predict.text import NativeUnavailable, member_text
     from housing.deployment.predict.trees import ensure_library
 
-    for member in tree_members(model[-1]):
+    for member in tree_members(regressor):
         try:
             ensure_library(member_text(member), cache_dir)
         except (NativeUnavailable, ImportError, OSError) as err:
@@ -85,7 +86,7 @@ def prepare(model: Any, ranges: dict[str, dict[str, float]],
     own Pipeline."""
     check_model(model)  # before anything predicts with it: its arrays are in range
     if build and tree_cache is not None:
-        build_libraries(model, tree_cache)
+        build_libraries(model[-1], tree_cache)
     predict = compile_pipeline(model, check_rows(ranges), cached_native(tree_cache))
     values, lower, upper = predict.predict_interval(check_rows(ranges, n=64))
     if values.shape != (64,) or not np.all(np.isfinite(values)):

@@ -46,15 +46,14 @@ def run_stage(args: argparse.Namespace) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> None:
-    import os
-
+    from housing.deployment.settings import Settings
     from housing.monitoring import simulate
 
     simulate.run(stream_path=args.stream, production_dir=external_path(args.production_dir),
                  scenario=args.scenario, rows=args.rows, seed=args.seed, batch=args.batch,
                  features=args.features, labels=args.labels, url=args.url,
                  traffic=args.traffic,
-                 api_key=os.environ.get("HOUSING_API_KEY"))
+                 api_key=Settings.from_env().api_key)
 
 
 def _promote(args: argparse.Namespace) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from housing.environment import tool_environment
+
 MODEL_NAME = "california-housing"
 EXPERIMENT_NAME = "california-housing"
 TARGET = "MedHouseVal"
@@ -179,7 +181,7 @@ def workspace_root(start: Path | None = None) -> Path:
     files; local stores (MLflow, Optuna) must resolve to the workspace so that every
     experiment logs to, and registers into, the same store.
     """
-    here = Path(start or os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+    here = Path(start or tool_environment().dvc_root or Path.cwd()).resolve()
     parts = here.parts
     for i in range(len(parts) - len(_EXPS_TMP) + 1):
         if parts[i : i + len(_EXPS_TMP)] == _EXPS_TMP:
@@ -205,24 +207,25 @@ class Experiment:
 def experiment_context() -> Experiment | None:
     """The experiment DVC runs this stage in, from the variables DVC sets for its stages;
     None for a plain `dvc repro` or a hand-run stage."""
-    name = os.environ.get("DVC_EXP_NAME", "")
-    return Experiment(name, os.environ.get("DVC_EXP_BASELINE_REV", "")) if name else None
+    env = tool_environment()
+    return Experiment(env.dvc_exp_name, env.dvc_exp_baseline_rev) if env.dvc_exp_name else None
 
 
 def tracking_uri() -> str:
     """MLflow tracking URI: MLFLOW_TRACKING_URI, else the workspace's embedded SQLite store."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workspace_root() / 'mlflow.db'}"
+    return (tool_environment().mlflow_tracking_uri
+            or f"sqlite:///{workspace_root() / 'mlflow.db'}")
 
 
 def artifact_location() -> str | None:
     """Artifact root for new experiments in the embedded store (a server decides its own)."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
+    if tool_environment().mlflow_tracking_uri:
         return None
     return (workspace_root() / "mlruns").as_uri()
 
 
 def optuna_storage(configured: str = "") -> str:
     """Optuna storage URL: the configured one (any RDB or journal URL), else the embedded SQLite."""
-    return configured or os.environ.get("OPTUNA_STORAGE") or (
+    return configured or tool_environment().optuna_storage or (
         f"sqlite:///{workspace_root() / 'optuna.db'}"
     )

@@ -15,7 +15,6 @@ that is down costs a worker seconds, never a hang.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +55,9 @@ class LogStore:
 
     @classmethod
     def from_env(cls) -> LogStore | None:
-        url = os.environ.get(URL_VARIABLE, "").strip()
+        from housing.environment import tool_environment
+
+        url = tool_environment().housing_prediction_log_url.strip()
         return cls.parse(url) if url else None
 
     @property

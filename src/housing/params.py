@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from housing.config import FEATURES
+from housing.environment import SettingsError, problems
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -41,12 +42,12 @@ ModelChoice = Literal["hist_gradient_boosting", "lightgbm", "random_forest", "el
 Feature = Literal[FEATURES]  # type: ignore[valid-type]
 
 
-class ParamsError(ValueError):
+class ParamsError(SettingsError):
     """params.yaml broke its schema; ``problems`` holds one readable line per key."""
 
-    def __init__(self, source: Path | str, problems: list[str]):
-        self.problems = problems
-        super().__init__(f"invalid parameters in {source}:\n  " + "\n  ".join(problems))
+    def __init__(self, source: Path | str, found: list[str]):
+        super().__init__(str(source), found)
+        self.args = (f"invalid parameters in {source}:\n  " + "\n  ".join(found),)
 
 
 class StageParams(BaseModel):
@@ -167,36 +168,13 @@ with warnings.catch_warnings():
                                 register=self.register)
 
 
-_TYPE_WORDS = {
-    "int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
-    "string_type": "a string", "tuple_type": "a list", "dict_type": "a mapping",
-    "model_type": "a mapping", "model_attributes_type": "a mapping",
-}
-
-
-def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    kind, given = error["type"], error.get("input")
-    if kind == "missing":
-        return f"{key}: missing key"
-    if kind == "extra_forbidden":
-        owner: Any = model
-        for part in error["loc"][:-1]:
-            owner = owner.model_fields[part].annotation
-        allowed = ", ".join(sorted(owner.model_fields))
-        return f"{key}: unknown key (given {given!r}); allowed keys here: {allowed}"
-    if kind in _TYPE_WORDS:
-        return f"{key}: {given!r} is not {_TYPE_WORDS[kind]}"
-    message = error["msg"].removeprefix("Value error, ").replace("Input should", "should")
-    return f"{key}: {given!r} is not allowed: {message}"
-
-
 def parse_params(data: Any, source: Path | str = PARAMS_FILE) -> PipelineParams:
     """Validate a loaded params mapping; raise ParamsError naming every bad key."""
     try:
         return PipelineParams.model_validate(data)
     except ValidationError as err:
-        raise ParamsError(source, [_describe(e, PipelineParams) for e in err.errors()]) from None
+        raise ParamsError(source, problems(
+            err, PipelineParams, lambda loc: ".".join(map(str, loc)))) from None
 
 
 def load_params(path: Path | str = PARAMS_FILE) -> PipelineParams:

@@ -4,10 +4,11 @@ stage does any work (and so before it writes anything)."""
 
 from __future__ import annotations
 
-import os
 import re
 import urllib.error
 import urllib.request
+
+from housing.environment import tool_environment
 
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -54,7 +55,7 @@ def tracking_request(url: str) -> urllib.request.Request:
     """A request to an MLflow tracking server, with MLflow's own bearer token
     (MLFLOW_TRACKING_TOKEN) when one is set."""
     request = urllib.request.Request(url)
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    token = tool_environment().mlflow_tracking_token
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     return request

@@ -14,7 +14,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 # Lowest first. A module may import its own room and the rooms of lower layers; rooms of
 # one layer do not import each other.
 LAYERS: list[set[str]] = [
-    {"housing", "config"},                                    # names and paths
+    {"housing", "environment"},                               # settings from the environment
+    {"config"},                                               # names and paths
     {"io", "logs", "stores", "params"},                       # writers, logging, stores, params
     {"log_store"},                                            # the log's store
     {"registry"},                                             # the one place MLflow is spoken to

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import pandas as pd
 
@@ -24,7 +23,7 @@ def load_california_housing(data_home: str | None = None) -> pd.DataFrame:
     """
     from sklearn.datasets import fetch_california_housing, get_data_home
 
-    home = data_home or os.environ.get("SCIKIT_LEARN_DATA")
+    home = data_home  # None: scikit-learn reads SCIKIT_LEARN_DATA itself
     try:
         bunch = fetch_california_housing(data_home=home, as_frame=True)
     except OSError as err:  # URLError is an OSError: no cache and no network

@@ -17,13 +17,13 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from housing.config import MODEL_NAME, PREDICTIONS_DIR, workspace_root
+from housing.environment import EnvSettings, tool_environment
 from housing.log_store import LogStore
 from housing.models.promotion import PRODUCTION
 
@@ -60,21 +60,19 @@ def implied_hosts(bind: str) -> tuple[str, ...] | None:
 
 
 def user_tree_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    base = tool_environment().xdg_cache_home or Path.home() / ".cache"
     return Path(base) / "housing" / "trees"
 
 
 def user_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    base = tool_environment().xdg_state_home or Path.home() / ".local" / "state"
     return Path(base) / "housing" / "service"
 
 
-class Settings(BaseSettings):
-    """The service's settings; ``Settings()`` reads them from the environment."""
+class Settings(EnvSettings):
+    """The service's settings; ``Settings.from_env()`` reads them from the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="HOUSING_", env_ignore_empty=True,
-                                      frozen=True, protected_namespaces=(),
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="HOUSING_")
 
     model_name: str = MODEL_NAME
     model_alias: str = PRODUCTION
@@ -176,21 +174,3 @@ class Settings(BaseSettings):
     @property
     def access_log_target(self) -> str | None:
         return None if self.access_log.strip().lower() in OFF else self.access_log.strip()
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        """The environment's settings; a bad one raises ValueError naming its variable."""
-        try:
-            return cls()
-        except ValidationError as err:
-            raise ValueError("; ".join(_problem(e) for e in err.errors())) from None
-
-
-def _problem(error: dict[str, Any]) -> str:
-    """One validation error as the variable, what is wrong, and the value (no secret)."""
-    if not error["loc"]:
-        return str(error["msg"]).removeprefix("Value error, ")
-    field = str(error["loc"][0])
-    name = field if field.isupper() else f"HOUSING_{field.upper()}"  # an alias is the name
-    got = "" if field == "api_key" else f", got '{error['input']}'"
-    return f"{name}: {str(error['msg']).lower()}{got}"

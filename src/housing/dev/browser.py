@@ -10,6 +10,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pydantic_settings import SettingsConfigDict
+
+from housing.environment import EnvSettings
+
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
@@ -17,9 +21,16 @@ CHROMIUM_FLAGS = (
 )
 
 
+class BrowserSettings(EnvSettings):
+    """HOUSING_CHROMIUM: a Chromium to drive instead of the system's."""
+
+    model_config = SettingsConfigDict(env_prefix="HOUSING_")
+    chromium: str = ""
+
+
 def chromium_path() -> str | None:
     """The system Chromium (HOUSING_CHROMIUM, or Debian's /usr/bin/chromium), or None."""
-    for candidate in (os.environ.get("HOUSING_CHROMIUM"), "/usr/bin/chromium",
+    for candidate in (BrowserSettings.from_env().chromium, "/usr/bin/chromium",
                       shutil.which("chromium")):
         if candidate and os.access(candidate, os.X_OK):
             return candidate

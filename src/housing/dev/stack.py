@@ -33,13 +33,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from housing.config import workspace_root
 from housing.dev.databases import create_databases, databases, drop_databases
 from housing.dev.servers import Server
+from housing.environment import EnvSettings
 from housing.io import atomic_path
 from housing.stores import redact_url
 
@@ -50,12 +52,10 @@ BUCKETS = {"mlflow": "housing-mlflow", "dvc": "housing-dvc", "log": "housing-log
 S3_ACCESS_KEY = "housing-stack"
 
 
-class Stack(BaseSettings):
-    """Where the local stack lives; HOUSING_STACK_* variables override the defaults
-    (pydantic-settings reads them, as the service reads its own)."""
+class Stack(EnvSettings):
+    """Where the local stack lives; HOUSING_STACK_* variables override the defaults."""
 
-    model_config = SettingsConfigDict(env_prefix="HOUSING_STACK_", env_ignore_empty=True,
-                                      frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="HOUSING_STACK_")
 
     # an admin URL (no database); kept out of the repr, as it may hold a password
     postgres: str = Field("postgresql://postgres@127.0.0.1:5432", repr=False)
@@ -67,9 +67,9 @@ class Stack(BaseSettings):
     optuna_password: str | None = Field(None, repr=False)  # where the server asks for one
 
     @classmethod
-    def from_env(cls, root: Path | None = None) -> Stack:
+    def from_env(cls, root: Path | None = None, **values: Any) -> Stack:
         """The environment's stack; its folder defaults to the workspace's .stack/."""
-        stack = cls()
+        stack = super().from_env(**values)
         if stack.folder is not None:
             return stack
         return stack.model_copy(update={"folder": (root or workspace_root()) / ".stack"})

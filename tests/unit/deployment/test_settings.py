@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from housing.deployment.settings import Settings
+from housing.environment import SettingsError
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_the_tree_cache_can_be_placed(env, tmp_path):
 
 def test_a_bad_integer_names_the_variable(env):
     env.setenv("HOUSING_MAX_BATCH", "many")
-    with pytest.raises(ValueError, match=r"HOUSING_MAX_BATCH: .*integer.*got 'many'"):
+    with pytest.raises(ValueError, match=r"^HOUSING_MAX_BATCH: 'many' is not an integer$"):
         Settings.from_env()
 
 
@@ -49,7 +50,7 @@ def test_a_bad_integer_names_the_variable(env):
                                              ("HOUSING_LOG_LEVEL", "loud")])
 def test_every_bad_value_names_its_variable(env, name, value):
     env.setenv(name, value)
-    with pytest.raises(ValueError, match=f"^{name}: .*got '{value}'"):
+    with pytest.raises(SettingsError, match=f"^{name}: '{value}' is not allowed: should"):
         Settings.from_env()
 
 
@@ -93,3 +94,22 @@ def test_the_prediction_log_can_be_turned_off_and_gunicorn_reads_its_settings(en
     assert settings.log_dir is None and settings.workers == 3
     env.delenv("HOUSING_PREDICTION_LOG")
     assert Settings(workspace=tmp_path).log_dir == tmp_path / "data" / "predictions"
+
+
+def test_the_stack_and_the_tools_variables_are_read_and_reported_the_same_way(env):
+    from housing.dev.stack import Stack
+    from housing.environment import tool_environment
+
+    env.setenv("HOUSING_STACK_PORT", "0")
+    with pytest.raises(SettingsError, match=r"^HOUSING_STACK_PORT: '0' is not allowed"):
+        Stack.from_env()
+    env.setenv("HOUSING_STACK_PORT", "5001")
+    env.setenv("HOUSING_STACK_OPTUNA_PASSWORD", "x")
+    env.setenv("HOUSING_STACK_S3_PORT", "many")
+    with pytest.raises(SettingsError) as caught:
+        Stack.from_env()
+    assert str(caught.value) == "HOUSING_STACK_S3_PORT: 'many' is not an integer"
+    env.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+    env.setenv("DVC_EXP_NAME", "")
+    assert tool_environment().mlflow_tracking_uri == "http://127.0.0.1:1"
+    assert tool_environment().dvc_exp_name == ""  # empty is unset

@@ -35,8 +35,8 @@ def setup(args) -> SimpleNamespace:
     import pandas as pd
 
     from housing.config import MODEL_NAME, TARGET, go_offline
+    from housing.models.gate import PRODUCTION
     from housing.models.metrics import rmse
-    from housing.models.promotion import PRODUCTION
     from housing.monitoring.analysis import PREDICTION, Monitors, production_reference
     from housing.params import load_params
     from housing.registry.lookup import alias_version

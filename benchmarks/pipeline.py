@@ -51,9 +51,9 @@ def baseline_cv_seconds(workspace: Path, tune: TuneParams) -> float:
     """One K-fold CV of an untuned HistGradientBoostingRegressor on the training matrix."""
     import pandas as pd
 
-    from housing.models.tune import cross_validate, split_matrix
+    from housing.models.tune import cross_validate, features_and_target
 
-    X, y = split_matrix(pd.read_parquet(workspace / "data/processed/train_features.parquet"))
+    X, y = features_and_target(pd.read_parquet(workspace / "data/processed/train_features.parquet"))
     start = time.perf_counter()
     cross_validate("hist_gradient_boosting", {}, X, y, tune)
     return time.perf_counter() - start

@@ -31,11 +31,11 @@ def in_process_us(tracking_uri: str, tree_cache: Path, district: dict) -> dict[s
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     from housing.config import FEATURES
-    from housing.deployment.holder import load_version
     from housing.deployment.predict.compiled import compile_regressor
     from housing.deployment.predict.features import ArrayFeatures
     from housing.deployment.predict.prepare import build_libraries, cached_native
-    from housing.models.promotion import PRODUCTION
+    from housing.deployment.served_model import load_version
+    from housing.models.gate import PRODUCTION
     from housing.registry.store import aliased_version
 
     loaded = load_version(

@@ -72,9 +72,9 @@ def measure(preload: bool, workers: int, tracking_uri: str, tree_cache: Path
 def build_libraries(tracking_uri: str, tree_cache: Path) -> None:
     """The production version's lleaves libraries, built (or found) in ``tree_cache``."""
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    from housing.deployment.holder import load_version
     from housing.deployment.predict.prepare import build_libraries as build
-    from housing.models.promotion import PRODUCTION
+    from housing.deployment.served_model import load_version
+    from housing.models.gate import PRODUCTION
     from housing.registry.store import aliased_version
 
     loaded = load_version(

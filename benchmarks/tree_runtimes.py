@@ -82,9 +82,9 @@ def load_production(tracking_uri: str):
     import pandas as pd
 
     from housing.config import FEATURES, EvaluatePaths
-    from housing.deployment.holder import load_version
     from housing.deployment.predict.features import ArrayFeatures
-    from housing.models.promotion import PRODUCTION
+    from housing.deployment.served_model import load_version
+    from housing.models.gate import PRODUCTION
     from housing.registry.store import aliased_version
 
     loaded = load_version(

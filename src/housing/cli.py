@@ -22,13 +22,13 @@ logger = logging.getLogger(__name__)
 
 def check_stores(needed: frozenset[str], params=None) -> None:
     """Fail within seconds, naming the store, when one is misconfigured or unreachable."""
-    from housing import stores
+    from housing import connections
     from housing.config import optuna_storage, tracking_uri
 
     if TRACKING in needed:
-        stores.check_tracking(tracking_uri())
+        connections.check_tracking(tracking_uri())
     if OPTUNA in needed:
-        stores.check_optuna(optuna_storage(params.storage))
+        connections.check_optuna(optuna_storage(params.storage))
 
 
 def run_stage(args: argparse.Namespace) -> None:
@@ -93,7 +93,7 @@ def _review(args: argparse.Namespace) -> None:
 
 def _quarantine(args: argparse.Namespace) -> int:
     from housing.config import MODEL_NAME
-    from housing.models.promotion import PRODUCTION
+    from housing.models.gate import PRODUCTION
     from housing.monitoring import quarantine
     from housing.registry.lookup import alias_version
 

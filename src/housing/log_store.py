@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from housing.connections import StoreError
 from housing.io import atomic_path
-from housing.stores import StoreError
 
 URL_VARIABLE = "HOUSING_PREDICTION_LOG_URL"
 # S3's bucket naming rules (3-63 lower-case letters, digits, dots and hyphens), and a

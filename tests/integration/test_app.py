@@ -11,7 +11,7 @@ import pytest
 
 from housing.config import FEATURES
 from housing.deployment.app import create_app
-from housing.deployment.holder import ModelHolder
+from housing.deployment.served_model import ModelHolder
 from housing.deployment.settings import Settings
 
 ROW = {"MedInc": 8.3252, "HouseAge": 41.0, "AveRooms": 6.98, "AveBedrms": 1.02,

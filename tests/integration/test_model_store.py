@@ -2,7 +2,7 @@
 
 from mlflow.tracking import MlflowClient
 
-from housing.deployment.holder import ModelHolder
+from housing.deployment.served_model import ModelHolder
 
 
 def test_refresh_follows_the_alias(mlflow_store, tmp_path, register_small_model):

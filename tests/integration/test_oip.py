@@ -11,8 +11,8 @@ import pytest
 
 from housing.config import FEATURES
 from housing.deployment.app import create_app
-from housing.deployment.holder import ModelHolder
 from housing.deployment.oip import HEADER_LENGTH
+from housing.deployment.served_model import ModelHolder
 from housing.deployment.settings import Settings
 
 ROWS = np.array([[8.3252, 41.0, 6.98, 1.02, 322.0, 2.55, 37.88, -122.23],

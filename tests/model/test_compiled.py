@@ -9,8 +9,7 @@ from sklearn.ensemble import VotingRegressor
 from sklearn.pipeline import Pipeline
 
 from housing.config import FEATURES, TARGET
-from housing.deployment.predict import compiled
-from housing.deployment.predict import text as tree_text
+from housing.deployment.predict import compiled, tree_text
 from housing.deployment.predict import trees as native_trees
 from housing.deployment.predict.compiled import TOLERANCE, LightGBMTrees, compile_pipeline
 from housing.models.intervals import IntervalRegressor, pipeline_interval

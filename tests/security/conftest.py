@@ -27,7 +27,7 @@ def security_store(tmp_path_factory, register_small_model, store_in):
 def holder(security_store, store_in):
     """The production version of the suite's store, with MLFLOW_TRACKING_URI pointed at
     that store for the module."""
-    from housing.deployment.holder import ModelHolder
+    from housing.deployment.served_model import ModelHolder
 
     with store_in(security_store) as uri:
         holder = ModelHolder("california-housing", "production")

@@ -17,7 +17,7 @@ import pytest
 
 from housing.config import FEATURES
 from housing.deployment.prediction_log import LogFull, PredictionLog, utc_day
-from housing.deployment.requests import MAX_DETAILS
+from housing.deployment.request_body import MAX_DETAILS
 from tests.security.conftest import ROW, post
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from housing.deployment.holder import ModelHolder
+from housing.deployment.served_model import ModelHolder
 
 ROW = np.array([[8.3, 41.0, 6.9, 1.0, 322.0, 2.5, 37.88, -122.23]])
 

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from housing.stores import redact_url
+from housing.connections import redact_url
 from tests.security.conftest import API_KEY, ROW
 
 SECRET = "s3cret-" + uuid.uuid4().hex[:8]
@@ -95,9 +95,9 @@ def test_the_stack_keeps_its_database_password_out_of_argv_and_status(tmp_path):
     accepted and ignored: enough to see where it travels."""
     import psycopg
 
+    from housing.connections import StoreError
     from housing.dev import stack as team
     from housing.dev.servers import free_port
-    from housing.stores import StoreError
 
     try:
         psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from housing.config import FEATURES
-from housing.deployment.predict import compiled, text
+from housing.deployment.predict import compiled, tree_text
 from housing.deployment.predict import trees as native_trees
 from housing.deployment.predict.compiled import compile_pipeline
 from housing.deployment.predict.prepare import cached_native
@@ -25,7 +25,7 @@ def model(build_small_model, housing_frame):
 
 @pytest.fixture(scope="module")
 def member_text(model) -> str:
-    return text.member_text(compiled.tree_members(model[-1])[0])
+    return tree_text.member_text(compiled.tree_members(model[-1])[0])
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_a_verified_library_is_served(model, cache, housing_frame):
 
 
 def refused(caplog, model, directory, housing_frame, reason: str) -> None:
-    with caplog.at_level(logging.WARNING, logger="housing.deployment.holder"):
+    with caplog.at_level(logging.WARNING, logger="housing.deployment.served_model"):
         assert served_trees(model, directory, housing_frame) == ("lightgbm",)
     messages = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert messages and reason in messages[-1], messages
@@ -124,7 +124,7 @@ def test_a_cache_directory_that_is_a_link_is_refused(model, cache, housing_frame
 def test_the_builder_replaces_a_refused_library(cache, member_text):
     directory, library = cache
     library.write_bytes(b"planted")
-    with pytest.raises(text.NativeUnavailable, match="does not match"):
+    with pytest.raises(tree_text.NativeUnavailable, match="does not match"):
         native_trees.read_verified(directory, member_text)
     native_trees.ensure_library(member_text, directory)
     assert native_trees.read_verified(directory, member_text) == library.read_bytes()

@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS: list[set[str]] = [
     {"housing", "environment"},                               # settings from the environment
     {"config"},                                               # names and paths
-    {"io", "logs", "stores", "params"},                       # writers, logging, stores, params
+    {"io", "logs", "connections", "params"},                  # writers, logging, stores, params
     {"log_store"},                                            # the log's store
     {"registry"},                                             # the one place MLflow is spoken to
     {"code_deps"},                                            # the code each stage runs
@@ -89,15 +89,15 @@ def test_a_stage_importing_the_service_or_the_tools_is_caught():
     ]
 
 
-# The service's own rooms, lowest first: the metrics; what parses, checks and predicts; the model
-# holder and the contract; predicting for a request and auth; the blueprints; the app.
+# The service's own rooms, lowest first: the metrics; what parses, checks and predicts; the
+# served model and the contract; answering a request and auth; the blueprints; the app.
 # No room hands a function to another: a higher room imports what it calls.
 SERVICE_LAYERS: list[set[str]] = [
     {"metrics", "fork_safety", "log_lines"},
     {"deployment", "settings", "contract", "sessions", "log_shipper", "predict", "shadow"},
-    {"requests", "known_good", "prediction_log"},
-    {"holder", "openapi", "oip"},
-    {"predictions", "auth"},
+    {"request_body", "known_good", "prediction_log"},
+    {"served_model", "openapi", "oip"},
+    {"answer", "auth"},
     {"api", "dashboard"},
     {"oip_api"},
     {"app"},
@@ -134,9 +134,10 @@ def test_the_services_rooms_import_only_downward(edges):
 def test_a_callback_into_the_app_or_across_blueprints_is_caught():
     assert service_violations({
         "housing.deployment.dashboard.routes": {"housing.deployment.api"},
-        "housing.deployment.holder": {"housing.deployment.app"},
+        "housing.deployment.served_model": {"housing.deployment.app"},
         "housing.deployment.dashboard.views": {"housing.deployment.dashboard.charts"}}) == [
         "housing.deployment.dashboard.routes imports housing.deployment.api "
         "(dashboard may not import api)",
-        "housing.deployment.holder imports housing.deployment.app (holder may not import app)",
+        "housing.deployment.served_model imports housing.deployment.app "
+        "(served_model may not import app)",
     ]

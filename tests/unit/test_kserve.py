@@ -64,7 +64,7 @@ def test_a_misspelt_pod_field_is_refused():
 
 def test_probes_and_port_are_the_services_v2_routes_and_the_images_port():
     from housing.deployment.app import create_app
-    from housing.deployment.holder import ModelHolder
+    from housing.deployment.served_model import ModelHolder
     from housing.deployment.settings import Settings
 
     (container,) = service()["spec"]["predictor"]["containers"]

@@ -15,9 +15,9 @@ import orjson
 from flask import Blueprint, Response, request
 
 from housing.config import FEATURES
+from housing.deployment.answer import model_or_503, predict_answer, predict_rows, service
 from housing.deployment.metrics import CONTENT_TYPE
-from housing.deployment.predictions import model_or_503, predict_answer, predict_rows, service
-from housing.deployment.requests import RequestError, invocations_matrix
+from housing.deployment.request_body import RequestError, invocations_matrix
 
 api = Blueprint("api", __name__)
 

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from housing.config import go_offline
+from housing.deployment.answer import Service, service
 from housing.deployment.api import api, json_response
 from housing.deployment.auth import (
     STATIC_PREFIX,
@@ -28,13 +29,12 @@ from housing.deployment.auth import (
     session_secret,
 )
 from housing.deployment.dashboard.routes import dashboard
-from housing.deployment.holder import ModelHolder
 from housing.deployment.metrics import Metrics
 from housing.deployment.oip_api import v2
 from housing.deployment.openapi import openapi_document
 from housing.deployment.prediction_log import PredictionLog
-from housing.deployment.predictions import Service, service
-from housing.deployment.requests import RequestError
+from housing.deployment.request_body import RequestError
+from housing.deployment.served_model import ModelHolder
 from housing.deployment.settings import Settings
 from housing.deployment.shadow import Shadow
 

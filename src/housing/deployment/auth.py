@@ -29,7 +29,7 @@ from flask import (
     url_for,
 )
 
-from housing.deployment.requests import RequestError
+from housing.deployment.request_body import RequestError
 from housing.deployment.sessions import SessionStore
 from housing.deployment.settings import Settings
 

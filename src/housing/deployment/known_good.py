@@ -21,7 +21,7 @@ import logging
 import os
 from pathlib import Path
 
-from housing.deployment.predict.text import NativeUnavailable
+from housing.deployment.predict.tree_text import NativeUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from housing.config import FEATURES
-from housing.deployment.requests import MAX_DETAILS, RequestError, plain_numbers, value_problem
+from housing.deployment.request_body import MAX_DETAILS, RequestError, plain_numbers, value_problem
 
 DTYPES = {"FP64": "<f8", "FP32": "<f4", "INT64": "<i8", "INT32": "<i4"}
 INPUT = "districts"

@@ -19,8 +19,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, request
 
 import housing
+from housing.deployment.answer import Service, model_or_503, predict_rows, service
 from housing.deployment.api import body_bytes, json_response
-from housing.deployment.holder import LoadedModel
 from housing.deployment.oip import (
     BOUNDS,
     HEADER_LENGTH,
@@ -29,8 +29,8 @@ from housing.deployment.oip import (
     model_metadata,
     parse_infer,
 )
-from housing.deployment.predictions import Service, model_or_503, predict_rows, service
-from housing.deployment.requests import RequestError
+from housing.deployment.request_body import RequestError
+from housing.deployment.served_model import LoadedModel
 
 v2 = Blueprint("v2", __name__, url_prefix="/v2")
 EXTENSIONS = ["binary_tensor_data"]

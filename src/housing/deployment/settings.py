@@ -25,7 +25,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from housing.config import MODEL_NAME, PREDICTIONS_DIR, workspace_root
 from housing.environment import EnvSettings, tool_environment
 from housing.log_store import LogStore
-from housing.models.promotion import PRODUCTION
+from housing.models.gate import PRODUCTION
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")  # Werkzeug matches no IPv6 literal
 MIN_KEY_LENGTH = 32  # beyond loopback: a key that guessing at any rate cannot find

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from housing.stores import redact_url
+from housing.connections import redact_url
 
 if TYPE_CHECKING:
     from housing.dev.stack import Stack
@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 def _admin_connect(stack: Stack):
     import psycopg
 
-    from housing.stores import CONNECT_TIMEOUT_SECONDS, StoreError
+    from housing.connections import CONNECT_TIMEOUT_SECONDS, StoreError
 
     url = stack.postgres.replace("postgresql+psycopg://", "postgresql://")
     try:

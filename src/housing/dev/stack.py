@@ -39,11 +39,11 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from housing.config import workspace_root
+from housing.connections import redact_url
 from housing.dev.databases import create_databases, databases, drop_databases
 from housing.dev.servers import Server
 from housing.environment import EnvSettings
 from housing.io import atomic_path
-from housing.stores import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ def up(stack: Stack, root: Path) -> dict:
 
 
 def status(stack: Stack) -> dict:
-    from housing.stores import StoreError
+    from housing.connections import StoreError
 
     try:
         dbs = databases(stack)

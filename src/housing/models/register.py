@@ -20,7 +20,7 @@ from typing import Any
 
 from housing.config import FEATURES, MODEL_NAME, TARGET, RegisterPaths, experiment_context
 from housing.io import file_md5, read_json, write_json
-from housing.models.promotion import PRODUCTION, promotion_decision
+from housing.models.gate import PRODUCTION, promotion_decision
 from housing.models.release import refresh_challenger
 from housing.params import RegisterParams
 from housing.registry import events, lookup, store
@@ -57,7 +57,7 @@ def git_commit() -> str:
     return out.stdout.strip()
 
 
-def feature_ranges(train) -> dict[str, dict[str, float]]:
+def training_ranges(train) -> dict[str, dict[str, float]]:
     """Min and max of each raw feature over the training set (the service flags values outside)."""
     return {c: {"min": float(train[c].min()), "max": float(train[c].max())} for c in FEATURES}
 
@@ -157,7 +157,7 @@ def log_version(model, params: RegisterParams, paths: RegisterPaths, *, model_na
         reference=test.assign(prediction=predictions),
         trusted_types=trusted,
         documents={store.DECISION_ARTIFACT: decision.to_dict(),
-                   store.RANGES_ARTIFACT: feature_ranges(pd.read_parquet(paths.train)),
+                   store.RANGES_ARTIFACT: training_ranges(pd.read_parquet(paths.train)),
                    store.BEST_PARAMS_ARTIFACT: best},
         params=flatten({"register": params.model_dump(), "best": best}),
         metrics=metrics, tags={

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from housing.config import MODEL_NAME
-from housing.models.promotion import (
+from housing.models.gate import (
     CHALLENGER,
     PRODUCTION,
     STAGING,

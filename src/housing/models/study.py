@@ -80,7 +80,7 @@ def make_storage(url: str, grace_seconds: int = GRACE_SECONDS):
     """An Optuna RDB storage with heartbeats and retries of stale trials."""
     from optuna.storages import RDBStorage
 
-    from housing.stores import engine_kwargs
+    from housing.connections import engine_kwargs
 
     with _experimental_ok():
         return RDBStorage(url, engine_kwargs=engine_kwargs(url),

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from housing.config import ROW_ID, TARGET, TunePaths, optuna_storage
+from housing.connections import redact_url
 from housing.io import file_md5, read_joblib, read_json, write_joblib, write_json
 from housing.models import study
 from housing.models.intervals import IntervalRegressor
@@ -22,7 +23,6 @@ from housing.models.metrics import rmse
 from housing.models.spaces import ENSEMBLE, build_regressor, stable_hyper, suggest_params
 from housing.params import TuneParams
 from housing.registry import store
-from housing.stores import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def make_objective(X: pd.DataFrame, y: np.ndarray, family: str, params: TunePara
     return objective
 
 
-def split_matrix(matrix: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+def features_and_target(matrix: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """The featurized training matrix as (X, y)."""
     X = matrix.drop(columns=[ROW_ID, TARGET])
     return X, matrix[TARGET].to_numpy(dtype=float)
@@ -266,7 +266,7 @@ def run(params: TuneParams, paths: TunePaths, *, trials_only: bool = False,
     from sklearn.pipeline import Pipeline
 
     matrix = pd.read_parquet(paths.matrix)
-    X, y = split_matrix(matrix)
+    X, y = features_and_target(matrix)
     storage_url = optuna_storage(params.storage)
     data_md5 = file_md5(paths.matrix)
     warm_start = read_json(paths.warm_start, {})

@@ -19,7 +19,7 @@ from housing.config import MODEL_NAME, MonitorPaths
 from housing.data.log_objects import STORE_COPIES, sync
 from housing.io import file_md5, read_json, write_json
 from housing.log_store import LogStore
-from housing.models.promotion import PRODUCTION
+from housing.models.gate import PRODUCTION
 from housing.monitoring.quarantine import Gate, read_gate
 from housing.params import MonitorParams
 from housing.registry import events

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from housing.config import tracking_uri
-from housing.stores import redact_url, tracking_request
+from housing.connections import redact_url, tracking_request
 
 # MLflow keeps a deleted version's row with this stage until it is purged.
 _DELETED = "Deleted_Internal"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from housing.config import FEATURES, TARGET, ReportPaths
 from housing.io import read_json, write_text
+from housing.models.gate import threshold_failures
 from housing.models.metrics import METRIC_NAMES, metric_rows
-from housing.models.promotion import threshold_failures
 from housing.params import RegisterParams, ReportParams
 
 logger = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from typing import Any
 
 from housing.config import MODEL_NAME, EvaluatePaths
 from housing.io import atomic_path, read_json
+from housing.models.gate import PRODUCTION, promotion_decision
 from housing.models.metrics import METRIC_NAMES
-from housing.models.promotion import PRODUCTION, promotion_decision
 from housing.params import load_params
 
 logger = logging.getLogger(__name__)

@@ -145,7 +145,7 @@ def test_metric_rows_put_the_model_first():
 @pytest.fixture
 def client_for(tmp_path):
     from housing.deployment.app import create_app
-    from housing.deployment.holder import ModelHolder
+    from housing.deployment.served_model import ModelHolder
 
     def make(api_key=None):
         settings = Settings(api_key=api_key, prediction_log=False, model_poll_seconds=0,

@@ -12,6 +12,7 @@ import numpy as np
 from flask import abort
 
 from housing.config import FEATURES, MonitorPaths
+from housing.connections import redact_url
 from housing.deployment.contract import FEATURE_DOCS
 from housing.deployment.dashboard.charts import california_map
 from housing.deployment.dashboard.views import (
@@ -22,7 +23,6 @@ from housing.deployment.dashboard.views import (
 )
 from housing.io import read_json
 from housing.models.metrics import METRIC_NAMES
-from housing.stores import redact_url
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request
 
 from housing.config import FEATURES
+from housing.deployment.answer import predict_answer, service
 from housing.deployment.contract import FEATURE_DOCS
 from housing.deployment.dashboard.context import card_context, monitoring_context
 from housing.deployment.dashboard.views import (
@@ -22,8 +23,7 @@ from housing.deployment.dashboard.views import (
     form_payload,
     usd_text,
 )
-from housing.deployment.predictions import predict_answer, service
-from housing.deployment.requests import RequestError
+from housing.deployment.request_body import RequestError
 
 dashboard = Blueprint("dashboard", __name__)
 

@@ -111,7 +111,7 @@ def compile_regressor(regressor, native: Native | None = None
         return trees, trees.num_tree, ("lightgbm",)
     import lightgbm
 
-    from housing.deployment.predict.text import NativeUnavailable, lightgbm_text
+    from housing.deployment.predict.tree_text import NativeUnavailable, lightgbm_text
 
     try:
         text = lightgbm_text(regressor)

@@ -45,7 +45,7 @@ def cached_native(cache_dir: Path | None) -> Native | None:
         return None
 
     def native(member):
-        from housing.deployment.predict.text import NativeUnavailable, member_text
+        from housing.deployment.predict.tree_text import NativeUnavailable, member_text
         from housing.deployment.predict.trees import NativeTrees, read_verified
 
         try:
@@ -69,7 +69,7 @@ def build_libraries(regressor: Any, cache_dir: Path) -> None:
     step) the cache lacks. Compiling is an optimisation: a member that cannot be compiled
     is served on LightGBM (logged)."""
     from housing.deployment.predict.compiled import tree_members
-    from housing.deployment.predict.text import NativeUnavailable, member_text
+    from housing.deployment.predict.tree_text import NativeUnavailable, member_text
     from housing.deployment.predict.trees import ensure_library
 
     for member in tree_members(regressor):

@@ -1,7 +1,7 @@
 """Tree members compiled to machine code with lleaves (LLVM), once per model, cached.
 
 lleaves compiles a model in LightGBM's text format into one native function per forest.
-Each member's text comes from text.member_text.
+Each member's text comes from tree_text.member_text.
 
 Compiling a 1,000-tree forest takes seconds to tens of seconds (inlining off: with it,
 minutes and gigabytes), so a worker never compiles on its start: the library is built
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from housing.deployment.predict.text import NativeUnavailable
+from housing.deployment.predict.tree_text import NativeUnavailable
 from housing.io import write_bytes
 
 logger = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from housing.config import tracking_uri
+from housing.connections import redact_url
 from housing.deployment.known_good import KnownGood, digest
 from housing.deployment.metrics import Metrics
 from housing.deployment.predict.compiled import ServedPredict
@@ -32,7 +33,6 @@ from housing.deployment.predict.ranges import RangeCheck
 from housing.models.intervals import IntervalRegressor
 from housing.registry import events, store
 from housing.registry.serialization import load_skops_model
-from housing.stores import redact_url
 
 logger = logging.getLogger(__name__)
 

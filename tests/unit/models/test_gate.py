@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from housing.models.promotion import (
+from housing.models.gate import (
     VersionRecord,
     choose_challenger,
     live_problems,

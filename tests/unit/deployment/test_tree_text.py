@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from housing.deployment.predict.text import NativeUnavailable, lightgbm_text
+from housing.deployment.predict.tree_text import NativeUnavailable, lightgbm_text
 
 
 def blocks(text: str) -> list[dict[str, str]]:

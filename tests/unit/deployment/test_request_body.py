@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from housing.config import FEATURES
-from housing.deployment.requests import (
+from housing.deployment.request_body import (
     MAX_DETAILS,
     RequestError,
     invocations_matrix,

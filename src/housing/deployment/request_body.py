@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from housing.deployment.contract import District
+from housing.config import FEATURES
 
-FEATURES = tuple(District.model_fields)
 _FEATURE_SET = frozenset(FEATURES)
 _N = len(FEATURES)
 MAX_DETAILS = 100

@@ -14,11 +14,11 @@ from flask import current_app, g, request
 
 from housing.config import TARGET_UNIT_USD
 from housing.data.production import claimed_batch
-from housing.deployment.holder import LoadedModel, ModelHolder
 from housing.deployment.metrics import Metrics
 from housing.deployment.predict.compiled import Interval
 from housing.deployment.prediction_log import LogFull, PredictionLog
-from housing.deployment.requests import RequestError, predict_matrix
+from housing.deployment.request_body import RequestError, predict_matrix
+from housing.deployment.served_model import LoadedModel, ModelHolder
 from housing.deployment.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -9,16 +9,7 @@ import statistics
 import time
 from pathlib import Path
 
-
-def median_us(fn, arg, rounds: int = 2000) -> float:
-    for _ in range(50):
-        fn(arg)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn(arg)
-        times.append((time.perf_counter() - start) * 1e6)
-    return statistics.median(times)
+from tables import median_us
 
 
 def in_process_us(tracking_uri: str, tree_cache: Path, district: dict) -> dict[str, float]:

@@ -19,8 +19,10 @@ import io
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,3 +111,16 @@ def written_to_docs(name: str, title: str) -> Iterator[None]:
     target = DOCS / f"{name}.md"
     write_text(text, target)
     print(f"wrote {target.relative_to(ROOT)}")
+
+
+def median_us(fn, arg, rounds: int = 2000) -> float:
+    """The median time of ``fn(arg)`` in microseconds over ``rounds`` calls, after up to 50
+    warm-up calls."""
+    for _ in range(min(50, rounds)):
+        fn(arg)
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn(arg)
+        times.append((time.perf_counter() - start) * 1e6)
+    return statistics.median(times)

@@ -22,25 +22,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from tables import median_us
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def median_us(fn, arg, repeat: int) -> float:
-    for _ in range(min(50, repeat)):
-        fn(arg)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn(arg)
-        times.append((time.perf_counter() - start) * 1e6)
-    return statistics.median(times)
 
 
 def onnx_predict(regressor, X: np.ndarray):

@@ -32,36 +32,42 @@ from tables import median_us
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def onnx_session(member, X: np.ndarray):
+    """One tree member as an ONNX Runtime session on one thread, as a predict."""
+    import onnxruntime as ort
+    from skl2onnx import to_onnx
+
+    if type(member).__name__ == "LightGBMRegressor":
+        from onnxmltools import convert_lightgbm
+        from onnxmltools.convert.common.data_types import DoubleTensorType
+
+        model = convert_lightgbm(member._booster(), initial_types=[
+            ("X", DoubleTensorType([None, X.shape[1]]))], target_opset=17)
+    else:
+        model = to_onnx(member, X[:1], target_opset={"": 17, "ai.onnx.ml": 3})
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options)
+    name = session.get_inputs()[0].name
+    return lambda rows: session.run(None, {name: rows})[0].reshape(-1)
+
+
 def onnx_predict(regressor, X: np.ndarray):
-    """An ONNX Runtime session of the blend, or the reason there is none."""
+    """The served regressor's point prediction with every tree member on ONNX Runtime
+    (the same walk as the service's compiler), or the reason there is none."""
+    from housing.models.ensemble import fold
+
+    def blended(node, predicts):
+        weights = np.asarray(node.weights or [1.0] * len(predicts), dtype=float)
+        weights = weights / weights.sum()
+        return lambda rows: np.column_stack([p(rows) for p in predicts]) @ weights
+
     try:
-        import onnxruntime as ort
-        from skl2onnx import to_onnx
-
-        members = regressor.estimators_ if hasattr(regressor, "estimators_") else [regressor]
-        sessions = []
-        for member in members:
-            if type(member).__name__ == "LightGBMRegressor":
-                from onnxmltools import convert_lightgbm
-                from onnxmltools.convert.common.data_types import DoubleTensorType
-
-                model = convert_lightgbm(member._booster(), initial_types=[
-                    ("X", DoubleTensorType([None, X.shape[1]]))], target_opset=17)
-            else:
-                model = to_onnx(member, X[:1], target_opset={"": 17, "ai.onnx.ml": 3})
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = options.inter_op_num_threads = 1
-            sessions.append(ort.InferenceSession(model.SerializeToString(), options))
+        return fold(regressor, leaf=lambda member: onnx_session(member, X), blended=blended,
+                    transformed=lambda node, inner: (
+                        lambda rows: node.inverse_func(inner(rows)))), ""
     except Exception as err:  # noqa: BLE001 - report why this runtime is out
         return None, f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
-    weights = np.asarray(getattr(regressor, "weights", None) or [1.0] * len(sessions))
-    weights = weights / weights.sum()
-
-    def predict(X: np.ndarray) -> np.ndarray:
-        outs = [s.run(None, {s.get_inputs()[0].name: X})[0].reshape(-1) for s in sessions]
-        return np.column_stack(outs) @ weights
-
-    return predict, ""
 
 
 def load_production(tracking_uri: str):
@@ -73,15 +79,14 @@ def load_production(tracking_uri: str):
     from housing.config import FEATURES, EvaluatePaths
     from housing.deployment.predict.features import ArrayFeatures
     from housing.deployment.served_model import load_version
+    from housing.models.ensemble import tree_members
     from housing.models.gate import PRODUCTION
     from housing.registry.store import aliased_version
 
     loaded = load_version(
         "california-housing", aliased_version("california-housing", PRODUCTION))
     regressor = loaded.model[-1]
-    if hasattr(regressor, "n_jobs"):
-        regressor.set_params(n_jobs=1)
-    for member in getattr(regressor, "estimators_", []):
+    for member in tree_members(regressor):
         if hasattr(member, "n_jobs"):
             member.set_params(n_jobs=1)
     test = pd.read_parquet(REPO_ROOT / EvaluatePaths().test)[list(FEATURES)]
@@ -97,6 +102,7 @@ def runtimes_of(regressor, names: list[str], matrix) -> dict[str, tuple]:
 
     from housing.deployment.predict.compiled import compile_regressor
     from housing.deployment.predict.prepare import build_libraries, cached_native
+    from housing.models.ensemble import tree_members
 
     start = time.perf_counter()
     served, n_trees, _ = compile_regressor(regressor)
@@ -112,8 +118,7 @@ def runtimes_of(regressor, names: list[str], matrix) -> dict[str, tuple]:
     build_libraries(regressor, cache)
     compile_s = time.perf_counter() - start
     native, _, runtimes_used = compile_regressor(regressor, cached_native(cache))
-    members = list(getattr(regressor, "estimators_", [regressor]))
-    assert runtimes_used == ("lleaves",) * len(members), runtimes_used
+    assert runtimes_used == ("lleaves",) * len(tree_members(regressor)), runtimes_used
     runtimes[f"lleaves, every member (as served; compiled in {compile_s:.0f} s)"] = (native, "")
     runtimes["ONNX Runtime"] = onnx_predict(regressor, matrix)
     return runtimes

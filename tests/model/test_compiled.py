@@ -12,6 +12,7 @@ from housing.config import FEATURES, TARGET
 from housing.deployment.predict import compiled, tree_text
 from housing.deployment.predict import trees as native_trees
 from housing.deployment.predict.compiled import TOLERANCE, LightGBMTrees, compile_pipeline
+from housing.models.ensemble import tree_members
 from housing.models.intervals import IntervalRegressor, pipeline_interval
 from housing.models.spaces import build_regressor
 
@@ -100,7 +101,7 @@ def test_lleaves_members_equal_the_pipeline_on_every_test_row(ensemble, splits, 
 
 def test_libraries_are_compiled_once_and_keyed_by_the_model(ensemble, native):
     cache, _ = native
-    hgb, lgbm = compiled.tree_members(ensemble[-1])
+    hgb, lgbm = tree_members(ensemble[-1])
     libraries = sorted(cache.glob("trees-*.o"))
     assert len(libraries) == 2
     stamps = [p.stat().st_mtime_ns for p in libraries]
@@ -114,7 +115,7 @@ def test_a_cache_others_can_write_is_refused(tmp_path, ensemble):
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o777)
     shared.chmod(0o777)
-    text = tree_text.member_text(compiled.tree_members(ensemble[-1])[0])
+    text = tree_text.member_text(tree_members(ensemble[-1])[0])
     with pytest.raises(tree_text.NativeUnavailable, match="writable by others"):
         native_trees.ensure_library(text, shared)
 

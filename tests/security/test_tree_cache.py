@@ -16,6 +16,7 @@ from housing.deployment.predict import compiled, tree_text
 from housing.deployment.predict import trees as native_trees
 from housing.deployment.predict.compiled import compile_pipeline
 from housing.deployment.predict.prepare import cached_native
+from housing.models.ensemble import tree_members
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def model(build_small_model, housing_frame):
 
 @pytest.fixture(scope="module")
 def member_text(model) -> str:
-    return tree_text.member_text(compiled.tree_members(model[-1])[0])
+    return tree_text.member_text(tree_members(model[-1])[0])
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from housing.config import ROW_ID, TARGET, TunePaths, optuna_storage
 from housing.connections import redact_url
 from housing.io import file_md5, read_joblib, read_json, write_joblib, write_json
 from housing.models import study
+from housing.models.ensemble import tree_members
 from housing.models.intervals import IntervalRegressor
 from housing.models.metrics import rmse
 from housing.models.spaces import ENSEMBLE, build_regressor, stable_hyper, suggest_params
@@ -196,16 +197,11 @@ def portable(regressor):
     """``regressor`` without the OpenMP thread count a fitted HistGradientBoosting keeps
     from its fit (``_bin_mapper.n_threads``, which only binning the training data reads):
     so the saved model has the same bytes whatever the machine's or tune's thread count."""
-    from sklearn.compose import TransformedTargetRegressor
-    from sklearn.ensemble import HistGradientBoostingRegressor, VotingRegressor
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
-    if isinstance(regressor, TransformedTargetRegressor):
-        portable(regressor.regressor_)
-    elif isinstance(regressor, VotingRegressor):
-        for member in regressor.estimators_:
-            portable(member)
-    elif isinstance(regressor, HistGradientBoostingRegressor):
-        regressor._bin_mapper.n_threads = None
+    for member in tree_members(regressor):
+        if isinstance(member, HistGradientBoostingRegressor):
+            member._bin_mapper.n_threads = None
     return regressor
 
 

@@ -36,6 +36,7 @@ import pandas as pd
 
 from housing.config import FEATURES
 from housing.deployment.predict.features import ArrayFeatures, UnsupportedFeatures
+from housing.models.ensemble import fold
 from housing.models.intervals import IntervalRegressor, pipeline_interval
 
 logger = logging.getLogger(__name__)
@@ -64,43 +65,36 @@ class LightGBMTrees:
         return self.booster.predict(X, num_threads=1)
 
 
-def tree_members(regressor) -> list:
-    """The tree models inside a served regressor (blend members, log-target insides)."""
-    from sklearn.compose import TransformedTargetRegressor
-    from sklearn.ensemble import VotingRegressor
-
-    if isinstance(regressor, IntervalRegressor):
-        return tree_members(regressor.regressor_)
-    if isinstance(regressor, TransformedTargetRegressor):
-        return tree_members(regressor.regressor_)
-    if isinstance(regressor, VotingRegressor):
-        return [m for member in regressor.estimators_ for m in tree_members(member)]
-    return [regressor]
-
-
 def compile_regressor(regressor, native: Native | None = None
                       ) -> tuple[Predict, int, tuple[str, ...]]:
     """A predict over the feature matrix for the regressors this project serves, its tree
-    count, and the runtime of each tree member."""
-    from sklearn.compose import TransformedTargetRegressor
-    from sklearn.ensemble import HistGradientBoostingRegressor, VotingRegressor
+    count, and the runtime of each tree member (the point prediction: compile_pipeline
+    adds an interval's bounds)."""
 
-    from housing.models.lgbm import LightGBMRegressor
+    def transformed(node, inner):
+        predict, n, runtimes = inner
+        inverse = node.inverse_func
+        return (lambda X: inverse(predict(X))), n, runtimes
 
-    if isinstance(regressor, IntervalRegressor):  # its point prediction; the bounds are
-        return compile_regressor(regressor.regressor_, native)  # added by compile_pipeline
-    if isinstance(regressor, TransformedTargetRegressor):
-        inner, n, runtimes = compile_regressor(regressor.regressor_, native)
-        inverse = regressor.inverse_func
-        return (lambda X: inverse(inner(X))), n, runtimes
-    if isinstance(regressor, VotingRegressor):
-        weights = np.asarray(regressor.weights if regressor.weights is not None
-                             else np.ones(len(regressor.estimators_)), dtype=float)
+    def blended(node, members):
+        weights = np.asarray(node.weights if node.weights is not None
+                             else np.ones(len(members)), dtype=float)
         weights = weights / weights.sum()
-        members = [compile_regressor(m, native) for m in regressor.estimators_]
         predicts = [m for m, _, _ in members]
         return ((lambda X: np.column_stack([m(X) for m in predicts]) @ weights),
                 sum(n for _, n, _ in members), tuple(r for _, _, rs in members for r in rs))
+
+    return fold(regressor, leaf=lambda member: compile_member(member, native),
+                transformed=transformed, blended=blended)
+
+
+def compile_member(regressor, native: Native | None) -> tuple[Predict, int, tuple[str, ...]]:
+    """One tree model on lleaves where ``native`` has its library, else on LightGBM's
+    predictor; Unsupported for any other model."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from housing.models.lgbm import LightGBMRegressor
+
     if not isinstance(regressor, HistGradientBoostingRegressor | LightGBMRegressor):
         raise Unsupported(type(regressor).__name__)
     trees = native(regressor) if native is not None else None

@@ -68,9 +68,9 @@ def build_libraries(regressor: Any, cache_dir: Path) -> None:
     """Compile the lleaves library of each tree member of ``regressor`` (a Pipeline's last
     step) the cache lacks. Compiling is an optimisation: a member that cannot be compiled
     is served on LightGBM (logged)."""
-    from housing.deployment.predict.compiled import tree_members
     from housing.deployment.predict.tree_text import NativeUnavailable, member_text
     from housing.deployment.predict.trees import ensure_library
+    from housing.models.ensemble import tree_members
 
     for member in tree_members(regressor):
         try:

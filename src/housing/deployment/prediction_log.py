@@ -223,9 +223,12 @@ class PredictionLog:
                     self.last_error = f"{type(err).__name__}: {err.strerror or err}"
                     retry = min(max(retry * 2, 0.05), 1.0)
                     break
+                # The gauge before the counter: a scrape that sees every row written
+                # also sees them no longer pending.
+                self._add(-carry_rows)
+                self.metrics.pending.set(self.pending_rows)
                 self.written_rows += carry_rows
                 self.metrics.written.inc(carry_rows)
-                self._add(-carry_rows)
                 carry_rows = 0
                 if self.last_error is not None:
                     logger.warning("prediction log %s: writing again after %d failed "

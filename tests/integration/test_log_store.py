@@ -109,8 +109,8 @@ def test_a_dead_workers_segment_is_shipped_by_the_next_one(log_store, tmp_path):
     name = object_name(orphan)
     log = PredictionLog(tmp_path, store=store, flush_seconds=0.01)
     write(log, "alive", 1)
-    wait_for(lambda: name in store.list_objects(client))
-    assert not orphan.exists()
+    # stored first, then removed from the disk: wait for both
+    wait_for(lambda: name in store.list_objects(client) and not orphan.exists())
     log.close()
 
 

@@ -14,7 +14,7 @@ from tables import median_us
 
 def in_process_us(tracking_uri: str, tree_cache: Path, district: dict) -> dict[str, float]:
     """Median in-process time for one row, in microseconds, of each step the service runs:
-    the Pipeline's own predict (DataFrame in), the feature row path, the lleaves trees,
+    the Pipeline's own predict (DataFrame in), the feature steps on arrays, the lleaves trees,
     and the whole served predict (loaded exactly as the service loads it). Builds the
     version's lleaves libraries in ``tree_cache`` first, so the servers start on them."""
     import numpy as np
@@ -37,8 +37,6 @@ def in_process_us(tracking_uri: str, tree_cache: Path, district: dict) -> dict[s
     frame = pd.DataFrame([district])
     row = np.array([[district[f] for f in FEATURES]])
     features = ArrayFeatures(loaded.model[:-1], FEATURES)
-    arrays = ArrayFeatures(loaded.model[:-1], FEATURES)
-    arrays.rows = None  # the array path alone: what the row kernels save on one row
     matrix = features.transform(row)
     trees, _, _ = compile_regressor(loaded.model[-1], cached_native(tree_cache))
 
@@ -48,7 +46,6 @@ def in_process_us(tracking_uri: str, tree_cache: Path, district: dict) -> dict[s
             "pipeline": median_us(loaded.model.predict, frame),
             "features_in_turn": in_turn[0], "trees_in_turn": in_turn[1],
             "features": median_us(features.transform, row),
-            "features_arrays": median_us(arrays.transform, row),
             "trees": median_us(trees, matrix),
             "served": median_us(loaded.predict, row),
             "runtime": "+".join(loaded.predict.trees) or loaded.predict.runtime}
@@ -98,9 +95,8 @@ def print_in_process(floor: dict, args, tree_cache: Path) -> None:
           "server; validation and the prediction log on")
     print(f"in-process, 1 row (median us): Pipeline.predict {floor['pipeline']:.0f}; served "
           f"predict {floor['served']:.0f} ({floor['runtime']}); its parts, each measured "
-          f"alone: features {floor['features']:.0f} (row kernels; array path alone "
-          f"{floor['features_arrays']:.0f}), trees {floor['trees']:.0f} (each alone, its code "
-          "hot in the caches); in turn, as the served predict runs them: features "
+          f"alone: features {floor['features']:.0f}, trees {floor['trees']:.0f} (each "
+          "alone, its code hot in the caches); in turn, as the served predict runs them: features "
           f"{floor['features_in_turn']:.0f}, trees {floor['trees_in_turn']:.0f} (the "
           "compiled trees' machine code and the features' code evict each other)")
     print(f"lleaves libraries in {tree_cache}")

@@ -9,9 +9,6 @@ out-of-fold features and serves with the full neighbourhood.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -21,10 +18,9 @@ from sklearn.utils.validation import check_is_fitted
 from housing.features import stable_math
 from housing.features.transformers import (
     EARTH_RADIUS_KM,
-    RADIANS,
-    Row,
     append_columns,
     haversine_km,
+    stack_columns,
 )
 
 COORDINATES = ("Latitude", "Longitude")
@@ -33,9 +29,9 @@ COORDINATES = ("Latitude", "Longitude")
 def unit_vectors(lat, lon) -> np.ndarray:
     """Points on the unit sphere, so Euclidean neighbours are great-circle neighbours."""
     lat, lon = np.deg2rad(np.asarray(lat, float)), np.deg2rad(np.asarray(lon, float))
-    cos_lat, cos_lon = stable_math.cos(np.vstack([lat, lon]))  # elementwise: same bits
-    sin_lon, sin_lat = stable_math.sin(np.vstack([lon, lat]))
-    return np.column_stack([cos_lat * cos_lon, cos_lat * sin_lon, sin_lat])
+    cos_lat, cos_lon = stable_math.joined(stable_math.cos, lat, lon)
+    sin_lat, sin_lon = stable_math.joined(stable_math.sin, lat, lon)
+    return stack_columns([cos_lat * cos_lon, cos_lat * sin_lon, sin_lat])
 
 
 def degree_points(lat, lon) -> np.ndarray:
@@ -112,12 +108,17 @@ class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
         for k in self.ks:
             k_eff = min(k, k_max)
             values, dist = targets[index[:, :k_eff]], km[:, :k_eff]
-            weights = 1.0 / (dist + 1.0) if self.weighting == "distance" else np.ones_like(dist)
-            mean = np.sum(values * weights, axis=1) / np.sum(weights, axis=1)
+            if self.weighting == "distance":
+                weights = 1.0 / (dist + 1.0)
+                total = weights.sum(axis=1)
+                mean = (values * weights).sum(axis=1) / total
+                spread = (weights * (values - mean[:, None]) ** 2).sum(axis=1) / total
+            else:  # weights of one: the same sums, without multiplying by them
+                mean = values.sum(axis=1) / k_eff
+                spread = ((values - mean[:, None]) ** 2).sum(axis=1) / k_eff
             out[f"nbr{k}_mean"] = mean
-            out[f"nbr{k}_std"] = np.sqrt(
-                np.sum(weights * (values - mean[:, None]) ** 2, axis=1) / np.sum(weights, axis=1))
-            out[f"nbr{k}_km"] = dist.mean(axis=1)
+            out[f"nbr{k}_std"] = np.sqrt(spread)
+            out[f"nbr{k}_km"] = dist.sum(axis=1) / k_eff  # np.mean's own sum and divide
         return out
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -128,39 +129,6 @@ class NeighborTargetFeatures(TransformerMixin, BaseEstimator):
     def new_columns(self, columns) -> dict[str, np.ndarray]:
         """The neighbour features of the fitted (full) neighbourhood, from input columns."""
         return self._features(self.tree_, self.targets_, self._points(columns))
-
-    def row_kernel(self) -> Callable[[Row], Row]:
-        """``new_columns`` for one row on the sphere (other coordinates take the arrays)."""
-        if self.coordinates != "sphere":
-            raise ValueError(f"no row kernel for coordinates '{self.coordinates}'")
-        tree, targets = self.tree_, self.targets_
-        k_max = min(max(self.ks), len(targets))
-        ks = [(k, min(k, k_max)) for k in self.ks]
-        uniform, two_r = self.weighting == "uniform", 2 * EARTH_RADIUS_KM
-
-        def new(c: Row) -> Row:
-            lat, lon = c["Latitude"] * RADIANS, c["Longitude"] * RADIANS
-            cos_lat, cos_lon = stable_math.cos(np.array([lat, lon])).tolist()
-            sin_lon, sin_lat = stable_math.sin(np.array([lon, lat])).tolist()
-            point = np.array([[cos_lat * cos_lon, cos_lat * sin_lon, sin_lat]])
-            distance, index = tree.query(point, k=k_max)
-            km = two_r * stable_math.arcsin(np.clip(distance / 2, 0, 1))
-            out: Row = {}
-            for k, k_eff in ks:
-                values, dist = targets[index[:, :k_eff]], km[:, :k_eff]
-                if uniform:  # weights of one: the products are the values, the sums k_eff
-                    mean = np.sum(values, axis=1) / k_eff
-                    spread = np.sum((values - mean[:, None]) ** 2, axis=1) / k_eff
-                else:
-                    weights = 1.0 / (dist + 1.0)
-                    total = np.sum(weights, axis=1)
-                    mean = np.sum(values * weights, axis=1) / total
-                    spread = np.sum(weights * (values - mean[:, None]) ** 2, axis=1) / total
-                out[f"nbr{k}_mean"] = float(mean[0])
-                out[f"nbr{k}_std"] = math.sqrt(float(spread[0]))
-                out[f"nbr{k}_km"] = float(dist.mean(axis=1)[0])
-            return out
-        return new
 
     def fit_transform(self, X: pd.DataFrame, y=None, **fit_params) -> pd.DataFrame:
         """Cross-fitted: each row's features come from the other folds' targets only."""

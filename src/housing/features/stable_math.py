@@ -39,35 +39,55 @@ def _recompute(x: np.ndarray, out: np.ndarray, near: np.ndarray, mp_name: str) -
     return out
 
 
+def _settle(flat: np.ndarray, wide: np.ndarray, out: np.ndarray, near: np.ndarray,
+            small: np.ndarray, mp_name: str) -> np.ndarray:
+    """``out`` with the values the wide result does not decide: subnormal results rounded
+    on their own grid, and those near a rounding boundary from mpmath."""
+    tiny = small & (wide != 0)
+    if tiny.any():
+        # Subnormal results have fewer bits: in units of 2**-1074 (exact, a power of two)
+        # the float64 is the nearest integer, undecided within MARGIN wide ulps of a half.
+        units = np.ldexp(wide[tiny], 1074)
+        frac = units - np.floor(units)
+        near[tiny] = np.abs(frac - 0.5) <= MARGIN * np.spacing(np.abs(units))
+        out[tiny] = np.ldexp(np.rint(units).astype(np.float64), -1074)
+    if near.any():
+        out = _recompute(flat, out, near, mp_name)
+    return out
+
+
 def _correctly_rounded(ufunc: np.ufunc, mp_name: str):
     def apply(x) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         flat = x.reshape(-1)
-        wide = ufunc(flat.astype(np.longdouble))
+        wide = ufunc(flat.astype(np.longdouble))  # a new contiguous array
         out = wide.astype(np.float64)
         # The x87 format holds a 64-bit significand (the first 8 of its 16 bytes); float64
         # keeps the top 53 bits, so the low 11 say how far the wide result is from the
         # rounding boundary at 0x400: near it when (low - 0x400 + MARGIN) mod 2048 is at
         # most 2 * MARGIN. Zeros, infinities and NaNs have zero low bits.
-        low = np.ascontiguousarray(wide).view(np.uint64)[::2]
-        near = ((low + _SHIFT) & _LOW) <= _WIDTH
-        tiny = (np.abs(wide) < _TINY) & (wide != 0)
-        if tiny.any():
-            # Subnormal results have fewer bits: in units of 2**-1074 (exact, a power of
-            # two) the float64 is the nearest integer, undecided within MARGIN wide ulps
-            # of a half.
-            units = np.ldexp(wide[tiny], 1074)
-            frac = units - np.floor(units)
-            near[tiny] = np.abs(frac - 0.5) <= MARGIN * np.spacing(np.abs(units))
-            out[tiny] = np.ldexp(np.rint(units).astype(np.float64), -1074)
-        if near.any():
-            out = _recompute(flat, out, near, mp_name)
+        near = ((wide.view(np.uint64)[::2] + _SHIFT) & _LOW) <= _WIDTH
+        small = np.abs(wide) < _TINY  # subnormal or zero
+        if (near | small).any():  # rare: one check for both on the common path
+            out = _settle(flat, wide, out, near, small, mp_name)
         out = out.reshape(x.shape)
         return out[()] if out.ndim == 0 else out
 
     apply.__name__ = ufunc.__name__
     apply.__doc__ = f"``np.{ufunc.__name__}``, correctly rounded: the same bits on every CPU."
     return apply
+
+
+def joined(function, *arrays) -> list[np.ndarray]:
+    """``function`` (one of this module's, elementwise) of each array, from one call on
+    all their values: the same bits as a call per array, for one call's fixed cost."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    flat = function(np.concatenate([a.reshape(-1) for a in arrays]))
+    parts, start = [], 0
+    for a in arrays:
+        parts.append(flat[start:start + a.size].reshape(a.shape))
+        start += a.size
+    return parts
 
 
 log1p = _correctly_rounded(np.log1p, "log1p")

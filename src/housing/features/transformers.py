@@ -8,8 +8,7 @@ so the model takes the 8 raw features.
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -29,19 +28,20 @@ MAJOR_CITIES: tuple[tuple[str, float, float], ...] = (
 )
 
 
+def _read_only(values: list[float]) -> np.ndarray:
+    array = np.array(values, dtype=float)
+    array.flags.writeable = False
+    return array
+
+
+CITY_LATITUDES = _read_only([lat for _, lat, _ in MAJOR_CITIES])
+CITY_LONGITUDES = _read_only([lon for _, _, lon in MAJOR_CITIES])
+
+
 # Input columns by name, each a 1-D float array: what the feature steps compute from, so
-# the same code serves a DataFrame (fit, transform) and plain arrays (the service).
+# the same code serves a DataFrame (fit, transform) and plain arrays (the service, one
+# row or many: deployment/predict/features.py).
 Columns = Mapping[str, np.ndarray]
-# One row's columns by name, as Python floats: what a step's ``row_kernel`` computes from.
-# A kernel is the same operations as ``new_columns`` on one row (the service's single-row
-# path; deployment/predict/features.py checks it gives the same bits before using it).
-Row = dict[str, float]
-RADIANS = math.pi / 180.0  # NumPy's deg2rad multiplies by this same double
-
-
-def clip01(x: float) -> float:
-    """np.clip(x, 0, 1) for a float (-0.0 becomes 0.0, as in NumPy; max would keep it)."""
-    return 0.0 if not x > 0.0 else (1.0 if x > 1.0 else x)
 
 
 def frame_columns(X: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -52,11 +52,16 @@ def frame_columns(X: pd.DataFrame) -> dict[str, np.ndarray]:
 def append_columns(X: pd.DataFrame, new: dict[str, np.ndarray]) -> pd.DataFrame:
     """``X`` with the ``new`` columns appended, as one float frame.
 
-    One float matrix and one frame: a fraction of pd.concat's cost on the service's
-    single-row requests.
+    One float matrix and one frame: a fraction of pd.concat's cost on small frames.
     """
-    values = np.column_stack([X.to_numpy(dtype=float), *new.values()])
+    values = stack_columns([*frame_columns(X).values(), *new.values()])
     return pd.DataFrame(values, columns=[*X.columns, *new], index=X.index)
+
+
+def stack_columns(columns) -> np.ndarray:
+    """1-D float columns of equal length as one C-ordered matrix (a fraction of
+    np.column_stack's cost on one row, and less on many)."""
+    return np.ascontiguousarray(np.array(list(columns), dtype=np.float64).T)
 
 
 class _AppendColumns(TransformerMixin, BaseEstimator):
@@ -110,15 +115,6 @@ class HouseholdRatios(_AppendColumns):
             "income_per_person": columns["MedInc"] / occupancy,
         }
 
-    def row_kernel(self) -> Callable[[Row], Row]:
-        def new(c: Row) -> Row:
-            rooms, occupancy = c["AveRooms"], c["AveOccup"]
-            return {"bedrooms_per_room": c["AveBedrms"] / rooms,
-                    "rooms_per_person": rooms / occupancy,
-                    "households": c["Population"] / occupancy,
-                    "income_per_person": c["MedInc"] / occupancy}
-        return new
-
 
 class LogFeatures(_AppendColumns):
     """``log1p`` of skewed, non-negative columns, appended as ``log_<column>``."""
@@ -136,18 +132,6 @@ class LogFeatures(_AppendColumns):
         stacked = stable_math.log1p(np.clip(
             np.vstack([columns[c] for c in self.columns]), 0.0, None))
         return {f"log_{c}": stacked[i] for i, c in enumerate(self.columns)}
-
-    def row_kernel(self) -> Callable[[Row], Row]:
-        names = tuple(self.columns)
-
-        def new(c: Row) -> Row:
-            if not names:
-                return {}
-            # np.clip(v, 0.0, None): 0.0 unless v > 0.0 (so -0.0 becomes 0.0, as in NumPy)
-            values = stable_math.log1p(np.array(
-                [c[n] if c[n] > 0.0 else 0.0 for n in names]))  # not max(): it keeps -0.0
-            return {f"log_{n}": v for n, v in zip(names, values.tolist())}
-        return new
 
 
 class GeoFeatures(_AppendColumns):
@@ -173,45 +157,14 @@ class GeoFeatures(_AppendColumns):
         # Every angle at once: per element the same multiplies and add, so the same bits.
         rotated = lon[:, None] * cos_theta + lat[:, None] * sin_theta
         for i, angle in enumerate(angles):
-            out[f"rot_{angle:g}"] = np.ascontiguousarray(rotated[:, i])
+            out[f"rot_{angle:g}"] = rotated[:, i]
         if self.city_distances:
-            city_lat = np.array([c_lat for _, c_lat, _ in MAJOR_CITIES])
-            city_lon = np.array([c_lon for _, _, c_lon in MAJOR_CITIES])
-            distances = haversine_km(lat[:, None], lon[:, None], city_lat, city_lon)
+            distances = haversine_km(lat[:, None], lon[:, None], CITY_LATITUDES,
+                                     CITY_LONGITUDES)
             for j, (name, _, _) in enumerate(MAJOR_CITIES):
-                out[f"km_to_{name}"] = np.ascontiguousarray(distances[:, j])
-            out["km_to_nearest_city"] = np.min(distances, axis=1)
+                out[f"km_to_{name}"] = distances[:, j]
+            out["km_to_nearest_city"] = distances.min(axis=1)
         return out
-
-    def row_kernel(self) -> Callable[[Row], Row]:
-        angles = tuple(float(a) for a in self.rotation_angles)
-        cos_theta, sin_theta = (v.tolist() for v in rotation_coefficients(angles))
-        rotations = [(f"rot_{a:g}", c, s) for a, c, s in zip(angles, cos_theta, sin_theta)]
-        cities = [(name, lat * RADIANS, lon * RADIANS) for name, lat, lon in MAJOR_CITIES]
-        city_cos = stable_math.cos(np.array([lat for _, lat, _ in cities])).tolist()
-        n_cities, two_r, distances = len(cities), 2 * EARTH_RADIUS_KM, self.city_distances
-
-        def new(c: Row) -> Row:
-            lat, lon = c["Latitude"], c["Longitude"]
-            out = {name: lon * cos + lat * sin for name, cos, sin in rotations}
-            if not distances:
-                return out
-            lat1, lon1 = lat * RADIANS, lon * RADIANS
-            halves = [(lat2 - lat1) / 2 for _, lat2, _ in cities] + \
-                     [(lon2 - lon1) / 2 for _, _, lon2 in cities]
-            sines = stable_math.sin(np.array(halves)).tolist()
-            cos_lat1 = float(stable_math.cos(np.array([lat1]))[0])
-            roots = []
-            for j in range(n_cities):
-                s_lat, s_lon = sines[j], sines[n_cities + j]
-                h = s_lat * s_lat + cos_lat1 * city_cos[j] * (s_lon * s_lon)
-                roots.append(math.sqrt(clip01(h)))
-            km = [two_r * a for a in stable_math.arcsin(np.array(roots)).tolist()]
-            for (name, _, _), d in zip(cities, km):
-                out[f"km_to_{name}"] = d
-            out["km_to_nearest_city"] = min(km)
-            return out
-        return new
 
 
 @functools.lru_cache(maxsize=64)
@@ -228,9 +181,9 @@ def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
     arguments broadcast against each other (one point against many, or pairs)."""
     lat1, lon1, lat2, lon2 = (np.deg2rad(np.asarray(v, dtype=float))
                               for v in (lat1, lon1, lat2, lon2))
-    half_dlat, half_dlon = np.broadcast_arrays((lat2 - lat1) / 2, (lon2 - lon1) / 2)
-    # Elementwise functions on stacked arguments: the same bits in fewer calls.
-    sin_half_dlat, sin_half_dlon = stable_math.sin(np.stack([half_dlat, half_dlon]))
-    h = (sin_half_dlat ** 2
-         + stable_math.cos(lat1) * stable_math.cos(lat2) * sin_half_dlon ** 2)
+    # Elementwise functions on joined arguments: the same bits in fewer calls.
+    sin_half_dlat, sin_half_dlon = stable_math.joined(
+        stable_math.sin, (lat2 - lat1) / 2, (lon2 - lon1) / 2)
+    cos_lat1, cos_lat2 = stable_math.joined(stable_math.cos, lat1, lat2)
+    h = sin_half_dlat ** 2 + cos_lat1 * cos_lat2 * sin_half_dlon ** 2
     return 2 * EARTH_RADIUS_KM * stable_math.arcsin(np.sqrt(np.clip(h, 0, 1)))

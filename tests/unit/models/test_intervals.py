@@ -74,15 +74,3 @@ def test_rows_outside_the_calibration_range_get_bounded_finite_intervals():
     assert np.all(np.isfinite(half)) and np.all(half > 0)
     assert half[1] == half[2] <= model.quantile_ * model.sigma_max_
     assert half[3] == model.quantile_ * model.sigma_max_
-
-
-def test_the_row_kernel_equals_half_width_on_every_row_inside_and_outside_the_range():
-    model = calibrated(*heteroscedastic(2000, 0))
-    X, _ = heteroscedastic(500, 3)
-    X = np.vstack([X, [[0.5, 1e9, 0.5], [0.5, np.inf, 0.5], [0.5, np.nan, 0.5],
-                       [-1e300, 0.5, 0.5]]])
-    point = model.predict(np.nan_to_num(X, posinf=1.0, neginf=-1.0))
-    expected = model.half_width(X, point)
-    row = model.row_kernel()
-    got = np.array([row(x.tolist(), p) for x, p in zip(X, point)])
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)

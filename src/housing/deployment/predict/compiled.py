@@ -157,15 +157,10 @@ def with_bounds(features: ArrayFeatures, trees: Predict, bounds: IntervalRegress
                 slow: PredictInterval) -> PredictInterval:
     """The compiled prediction and its bounds: the trees' point and ``bounds.half_width``
     on the same feature matrix; rows with a non-finite feature take the Pipeline's."""
-    row_half_width = bounds.row_kernel() if bounds is not None else None
-
     def on_trees(X: np.ndarray) -> Interval:
         point = trees(X)
         if bounds is None:
             return point, None, None
-        if len(X) == 1:  # one row: Python floats, as the feature steps' row kernels
-            half = row_half_width(X[0].tolist(), float(point[0]))
-            return point, point - half, point + half
         half = bounds.half_width(X, point)
         return point, point - half, point + half
 

@@ -1,6 +1,6 @@
 """The container image: its size, and the time from `podman run` to the first prediction
 served on compiled trees, against the same image started with the tree cache off (the
-baseline: no compile, the trees on LightGBM's predictor), in the same run.
+baseline: no compile, the Pipeline's own predict), in the same run.
 
     python benchmarks/image.py [--workspace DIR]
 

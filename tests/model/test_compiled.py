@@ -1,5 +1,5 @@
-"""The served predict (array features + LightGBM's predictor or lleaves) equals the
-Pipeline's own predict."""
+"""The served predict (array features + lleaves-compiled trees) equals the Pipeline's
+own predict; without compiled trees the Pipeline serves."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from sklearn.pipeline import Pipeline
 from housing.config import FEATURES, TARGET
 from housing.deployment.predict import compiled, tree_text
 from housing.deployment.predict import trees as native_trees
-from housing.deployment.predict.compiled import TOLERANCE, LightGBMTrees, compile_pipeline
+from housing.deployment.predict.compiled import TOLERANCE, compile_pipeline
+from housing.deployment.predict.prepare import build_libraries, cached_native
 from housing.models.ensemble import tree_members
 from housing.models.intervals import IntervalRegressor, pipeline_interval
 from housing.models.spaces import build_regressor
@@ -72,23 +73,29 @@ def assert_served_equals_the_pipeline(served, model, frame):
             np.testing.assert_allclose(got, want[i:i + 1], rtol=0, atol=TOLERANCE)
 
 
-def test_served_predict_equals_the_pipeline_on_every_test_row(ensemble, splits):
-    rows = splits.test[list(FEATURES)].to_numpy()
-    served = compile_pipeline(ensemble, rows[:256])
-    assert served.runtime == "compiled" and served.max_abs_diff <= TOLERANCE
-    assert_served_equals_the_pipeline(served, ensemble, splits.test)
-    point, lower, upper = served.predict_interval(rows)
-    assert np.all(lower < point) and np.all(point < upper)
-
-
 @pytest.fixture(scope="module")
 def native(ensemble, tmp_path_factory):
     """lleaves libraries of the ensemble's members, built as the service builds them."""
-    from housing.deployment.predict.prepare import build_libraries, cached_native
-
     cache = tmp_path_factory.mktemp("trees")
     build_libraries(ensemble[-1], cache)
     return cache, cached_native(cache)
+
+
+def compiled_in(cache, model):
+    """``cached_native`` over ``cache`` after building ``model``'s libraries there."""
+    build_libraries(model[-1], cache)
+    return cached_native(cache)
+
+
+def test_without_compiled_trees_the_pipeline_serves(ensemble, splits, tmp_path):
+    rows = splits.test[list(FEATURES)].to_numpy()[:64]
+    for native, reason in ((None, "HOUSING_TREE_CACHE is off"),
+                           (cached_native(tmp_path), "no verified lleaves library")):
+        served = compile_pipeline(ensemble, rows, native)
+        assert served.runtime == "pipeline" and reason in served.reason
+        assert not served.native and served.trees == ()
+        assert_served_equals_the_pipeline(served, ensemble, splits.test[:64])
+    assert list(tmp_path.iterdir()) == []  # loading never compiles
 
 
 def test_lleaves_members_equal_the_pipeline_on_every_test_row(ensemble, splits, native):
@@ -97,6 +104,8 @@ def test_lleaves_members_equal_the_pipeline_on_every_test_row(ensemble, splits, 
     assert served.runtime == "compiled" and served.trees == ("lleaves", "lleaves")
     assert served.native and served.max_abs_diff <= TOLERANCE
     assert_served_equals_the_pipeline(served, ensemble, splits.test)
+    point, lower, upper = served.predict_interval(rows)
+    assert np.all(lower < point) and np.all(point < upper)
 
 
 def test_libraries_are_compiled_once_and_keyed_by_the_model(ensemble, native):
@@ -127,7 +136,7 @@ def test_a_failed_compile_names_the_error_and_leaves_nothing(tmp_path):
     assert not list((tmp_path / "trees").glob("*.tmp"))
 
 
-def test_log_target_members_compile_and_agree(features, splits, tune_params):
+def test_log_target_members_compile_and_agree(features, splits, tune_params, tmp_path):
     _, X = features
     log_target = tune_params.model_copy(update={"log_target": True})
     blend = VotingRegressor([
@@ -136,8 +145,8 @@ def test_log_target_members_compile_and_agree(features, splits, tune_params):
     ], weights=[0.7, 0.3]).fit(X, splits.train[TARGET])
     model = served_shape(features, blend)
     rows = splits.test[list(FEATURES)].to_numpy()[:300]
-    served = compile_pipeline(model, rows)
-    assert served.runtime == "compiled"
+    served = compile_pipeline(model, rows, compiled_in(tmp_path, model))
+    assert served.runtime == "compiled" and served.trees == ("lleaves", "lleaves")
     np.testing.assert_allclose(served(rows), model.predict(splits.test[list(FEATURES)][:300]),
                                rtol=0, atol=TOLERANCE)
 
@@ -148,24 +157,22 @@ def test_missing_values_follow_the_trained_direction(housing_frame, tune_params,
     X.loc[X.sample(frac=0.2, random_state=2).index, "MedInc"] = np.nan
     model = build_regressor("hist_gradient_boosting", {"max_iter": 50}, tune_params).fit(
         X, train[TARGET])
-    trees, n_trees, runtimes = compiled.compile_regressor(model)
+    build_libraries(model, tmp_path / "trees")
+    trees, n_trees, runtimes = compiled.compile_regressor(model, cached_native(tmp_path / "trees"))
     # LightGBM's format holds the baseline as a one-leaf tree
-    assert n_trees == model.n_iter_ + 1 and runtimes == ("lightgbm",)
+    assert n_trees == model.n_iter_ + 1 and runtimes == ("lleaves",)
     probe = X.head(300).to_numpy()
     assert np.isnan(probe).any()
+    # through LightGBM's format and lleaves, missing values go the trained way
     np.testing.assert_allclose(trees(probe), model.predict(probe), rtol=0, atol=TOLERANCE)
-    # the same trees through LightGBM's format and lleaves: missing values go the same way
-    text = tree_text.member_text(model)
-    native_trees.ensure_library(text, tmp_path / "trees")
-    native = native_trees.NativeTrees(text, native_trees.read_verified(tmp_path / "trees", text))
-    assert native.num_tree == model.n_iter_ + 1  # the baseline is a one-leaf tree
-    np.testing.assert_allclose(native(probe), model.predict(probe), rtol=0, atol=TOLERANCE)
 
 
-def test_rows_with_non_finite_features_take_the_pipeline(ensemble, splits):
+def test_rows_with_non_finite_features_take_the_pipeline(ensemble, splits, native):
     rows = splits.test[list(FEATURES)].to_numpy()[:5].copy()
     rows[2, FEATURES.index("AveOccup")] = 0.0  # per-person ratios become infinite
-    served = compile_pipeline(ensemble, splits.test[list(FEATURES)].to_numpy()[:64])
+    served = compile_pipeline(ensemble, splits.test[list(FEATURES)].to_numpy()[:64],
+                              native[1])
+    assert served.runtime == "compiled"
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=list(FEATURES))
@@ -173,12 +180,13 @@ def test_rows_with_non_finite_features_take_the_pipeline(ensemble, splits):
     assert np.isfinite(served.predict_interval(rows)[1][2])
 
 
-def test_a_version_without_an_interval_answers_no_bounds(features, splits, tune_params):
+def test_a_version_without_an_interval_answers_no_bounds(features, splits, tune_params,
+                                                         tmp_path):
     _, X = features
     bare = served_shape(features, build_regressor(
         "hist_gradient_boosting", {"max_iter": 20}, tune_params).fit(X, splits.train[TARGET]))
     rows = splits.test[list(FEATURES)].to_numpy()[:32]
-    served = compile_pipeline(bare, rows)
+    served = compile_pipeline(bare, rows, compiled_in(tmp_path, bare))
     assert served.runtime == "compiled"
     point, lower, upper = served.predict_interval(rows)
     assert lower is None and upper is None
@@ -195,9 +203,10 @@ def test_other_families_are_served_by_the_pipeline(features, splits, tune_params
     assert forest[-1].n_jobs == 1
 
 
-def test_disagreement_falls_back_to_the_pipeline(ensemble, splits, monkeypatch):
-    monkeypatch.setattr(LightGBMTrees, "__call__", lambda self, X: np.zeros(len(X)))
-    served = compile_pipeline(ensemble, splits.test[list(FEATURES)].to_numpy()[:32])
+def test_disagreement_falls_back_to_the_pipeline(ensemble, splits, native, monkeypatch):
+    monkeypatch.setattr(native_trees.NativeTrees, "__call__", lambda self, X: np.zeros(len(X)))
+    served = compile_pipeline(ensemble, splits.test[list(FEATURES)].to_numpy()[:32],
+                              native[1])
     assert served.runtime == "pipeline" and served.max_abs_diff > TOLERANCE
     rows = splits.test[list(FEATURES)].to_numpy()[:3]
     np.testing.assert_array_equal(served(rows),

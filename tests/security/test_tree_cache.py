@@ -1,6 +1,6 @@
 """A worker links only lleaves libraries that pass every check: a foreign file, a file of
 another user, a directory others can write to, a link and a truncated library are each
-refused with a log line naming why, while the member is served on LightGBM's predictor."""
+refused with a log line naming why, while the version serves its Pipeline."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_a_verified_library_is_served(model, cache, housing_frame):
 
 def refused(caplog, model, directory, housing_frame, reason: str) -> None:
     with caplog.at_level(logging.WARNING, logger="housing.deployment.served_model"):
-        assert served_trees(model, directory, housing_frame) == ("lightgbm",)
+        assert served_trees(model, directory, housing_frame) == ()
     messages = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert messages and reason in messages[-1], messages
 
@@ -135,5 +135,5 @@ def test_the_builder_replaces_a_refused_library(cache, member_text):
 def test_loading_never_compiles_nor_writes_the_cache(model, tmp_path, housing_frame):
     directory = tmp_path / "trees"
     directory.mkdir(mode=0o700)
-    assert served_trees(model, directory, housing_frame) == ("lightgbm",)
+    assert served_trees(model, directory, housing_frame) == ()
     assert list(directory.iterdir()) == []

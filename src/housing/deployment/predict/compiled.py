@@ -1,28 +1,23 @@
-"""The served model's predict on compiled tree runtimes, checked against the Pipeline.
+"""The served model's predict on compiled trees, checked against the Pipeline.
 
-The feature steps run without DataFrames (features). Each tree member runs on a
-maintained tree runtime instead of scikit-learn's per-tree Python loop:
+One runtime serves trees: each tree member (HistGradientBoosting or LightGBM, written in
+LightGBM's text format by tree_text) compiled to machine code by lleaves (trees), built
+before the version serves (prepare). A blend is the weighted sum of its members; a
+log-target wrapper applies its inverse after its part. The feature steps run without
+DataFrames (features).
 
-- ``lleaves``: the member compiled to machine code by lleaves (trees), once per
-  model and cached (benchmarks/tree_runtimes.py compares it with the fallback);
-- ``lightgbm``, until its library is built or where lleaves is unavailable: LightGBM's
-  own C++ predictor on the same LightGBM-format text that lleaves compiles (a
-  HistGradientBoosting member is written in that format by text.lightgbm_text),
-  so one text and one guard serve both runtimes.
+The compiled trees keep the models' float64 thresholds and comparison (``x <= t``,
+missing values to the trained side), so every tree picks the same leaf as in the
+Pipeline; only the order of the float64 sums differs, a rounding of order N * 2.2e-16
+times the summed leaf magnitudes for N trees (benchmarks/tree_runtimes.py reports the
+largest difference over the test set). The load check allows 1e-9, 1/10,000 of a dollar:
+far above that rounding, far below what a different leaf in any tree would change.
 
-A blend is the weighted sum of its members; a log-target wrapper applies its inverse
-after its part.
-
-All these runtimes keep the models' float64 thresholds and comparison (``x <= t``, missing
-values to the trained side), so every tree picks the same leaf as in the Pipeline; only
-the order of the float64 sums differs, a rounding of order N * 2.2e-16 times the summed
-leaf magnitudes for N trees (benchmarks/tree_runtimes.py reports the largest difference
-over the test set). The load check allows 1e-9, 1/10,000 of a dollar: far above that
-rounding, far below what a different leaf in any tree would change. If the check fails,
-or the model has a part these runtimes do not take, the service serves the Pipeline.
-
-Rows whose engineered features are not all finite (a zero occupancy, say) take the
-Pipeline's own predict, so missing-value handling is never the runtime's.
+Everything else is the Pipeline's own predict: a model with a part the compiler does not
+take, a member without a verified library (the tree cache off, a failed build, a refused
+library), a compiled predict that fails its check, and rows whose engineered features
+are not all finite (a zero occupancy, say), so missing-value handling is never the
+runtime's.
 """
 
 from __future__ import annotations
@@ -46,23 +41,12 @@ Predict = Callable[[np.ndarray], np.ndarray]
 # (prediction, lower, upper) for raw rows; the bounds are None for a version without them.
 Interval = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
 PredictInterval = Callable[[np.ndarray], Interval]
-# A member's native (lleaves) trees, or None to run it on LightGBM's predictor.
+# A member's compiled (lleaves) trees, or None where its library is not in the cache.
 Native = Callable[[object], Predict | None]
 
 
 class Unsupported(ValueError):
     """A part of the model that the compiled path does not take."""
-
-
-class LightGBMTrees:
-    """A tree member on LightGBM's own predictor, one thread (one request, one core)."""
-
-    def __init__(self, booster):
-        self.booster = booster
-        self.num_tree = booster.num_trees()
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        return self.booster.predict(X, num_threads=1)
 
 
 def compile_regressor(regressor, native: Native | None = None
@@ -89,30 +73,20 @@ def compile_regressor(regressor, native: Native | None = None
 
 
 def compile_member(regressor, native: Native | None) -> tuple[Predict, int, tuple[str, ...]]:
-    """One tree model on lleaves where ``native`` has its library, else on LightGBM's
-    predictor; Unsupported for any other model."""
+    """One tree model on its lleaves library from ``native``; Unsupported for any other
+    model, or where the library is missing."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     from housing.models.lgbm import LightGBMRegressor
 
     if not isinstance(regressor, HistGradientBoostingRegressor | LightGBMRegressor):
         raise Unsupported(type(regressor).__name__)
-    trees = native(regressor) if native is not None else None
-    if trees is not None:
-        return trees, trees.num_tree, ("lleaves",)
-    if isinstance(regressor, LightGBMRegressor):
-        trees = LightGBMTrees(regressor._booster())
-        return trees, trees.num_tree, ("lightgbm",)
-    import lightgbm
-
-    from housing.deployment.predict.tree_text import NativeUnavailable, lightgbm_text
-
-    try:
-        text = lightgbm_text(regressor)
-    except NativeUnavailable as err:  # a loss or split kind the LightGBM format cannot hold
-        raise Unsupported(str(err)) from err
-    trees = LightGBMTrees(lightgbm.Booster(model_str=text))
-    return trees, trees.num_tree, ("lightgbm",)
+    if native is None:
+        raise Unsupported("no tree cache (HOUSING_TREE_CACHE is off)")
+    trees = native(regressor)
+    if trees is None:
+        raise Unsupported(f"no verified lleaves library for {type(regressor).__name__}")
+    return trees, trees.num_tree, ("lleaves",)
 
 
 @dataclass(frozen=True)
@@ -123,7 +97,7 @@ class ServedPredict:
     max_abs_diff: float | None  # realized difference from the Pipeline on the check rows
     predict: Predict
     reason: str = ""           # why the Pipeline serves, when it does
-    trees: tuple[str, ...] = ()  # each tree member's runtime: lleaves or lightgbm
+    trees: tuple[str, ...] = ()  # each tree member's runtime (lleaves) when compiled
     predict_interval: PredictInterval | None = None  # the prediction with its bounds
 
     @property
@@ -189,9 +163,9 @@ def largest_difference(got: Interval, expected: Interval) -> float:
 
 def compile_pipeline(pipeline, check_rows: np.ndarray, native: Native | None = None
                      ) -> ServedPredict:
-    """The served predict: array features and compiled trees (lleaves where ``native``
-    gives a member's library) if they agree with the Pipeline on ``check_rows``,
-    otherwise the Pipeline's own predict."""
+    """The served predict: array features and compiled trees (each member's library from
+    ``native``) if they agree with the Pipeline on ``check_rows``, otherwise the
+    Pipeline's own predict."""
     if hasattr(pipeline[-1], "n_jobs") and pipeline[-1].n_jobs not in (None, 0, 1):
         pipeline[-1].set_params(n_jobs=1)  # one request, one core: threads only add overhead
     slow = pipeline_predict(pipeline)

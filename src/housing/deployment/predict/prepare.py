@@ -39,8 +39,8 @@ def check_rows(ranges: dict[str, dict[str, float]], n: int = 512) -> np.ndarray:
 def cached_native(cache_dir: Path | None) -> Native | None:
     """lleaves trees for the members whose library is already in ``cache_dir`` and passes
     its checks (trees.read_verified); this never compiles (build_libraries does). A
-    library that fails a check is refused with a warning, and the member is served on
-    LightGBM's predictor."""
+    library that fails a check is refused with a warning, and the version serves its
+    Pipeline."""
     if cache_dir is None:
         return None
 
@@ -66,8 +66,8 @@ def cached_native(cache_dir: Path | None) -> Native | None:
 
 def build_libraries(regressor: Any, cache_dir: Path) -> None:
     """Compile the lleaves library of each tree member of ``regressor`` (a Pipeline's last
-    step) the cache lacks. Compiling is an optimisation: a member that cannot be compiled
-    is served on LightGBM (logged)."""
+    step) the cache lacks. A member that cannot be compiled is logged, and the version
+    serves its Pipeline."""
     from housing.deployment.predict.tree_text import NativeUnavailable, member_text
     from housing.deployment.predict.trees import ensure_library
     from housing.models.ensemble import tree_members

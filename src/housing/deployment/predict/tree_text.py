@@ -1,5 +1,4 @@
-"""Tree members in one format: LightGBM's model text, which LightGBM's own predictor
-(the fallback) and lleaves (the compiled runtime) both read.
+"""Tree members in one format: LightGBM's model text, which lleaves compiles.
 
 A LightGBM member is already in that format (``model_to_string``); a squared-error
 HistGradientBoosting member is written in it by ``lightgbm_text``: the same float64

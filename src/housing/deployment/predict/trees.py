@@ -17,8 +17,8 @@ writable by no one else, and so are the directories above it (root's, or sticky 
 /tmp); the library and the digest its builder recorded beside it (``trees-<key>.sha256``)
 are regular files of this user, opened without following links; the library's bytes
 match the digest. LLVM then links those verified bytes, never the file again. A worker
-never compiles: a missing or refused library is built by the separate process, and the
-worker serves on LightGBM's predictor meanwhile.
+never compiles: a missing or refused library is built by the separate process before
+the version serves, and a version whose library still cannot be had serves its Pipeline.
 """
 
 from __future__ import annotations

@@ -102,8 +102,8 @@ class ServedPredict:
 
     @property
     def native(self) -> bool:
-        """True when every tree member runs as lleaves machine code."""
-        return bool(self.trees) and all(t == "lleaves" for t in self.trees)
+        """True when the compiled trees serve (lleaves is their only runtime)."""
+        return self.runtime == "compiled"
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
         return self.predict(rows)
